@@ -1,0 +1,14 @@
+"""Command-line interface: ``python -m spacy_bioner --help``.
+
+Each concern keeps its commands in its own module; importing them registers the commands.
+"""
+
+from ._app import app
+from . import assets, convert, evaluate, weak  # noqa: F401  (register commands)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,3 @@
+"""CLI commands: assets."""
+
+from ._app import app  # noqa: F401

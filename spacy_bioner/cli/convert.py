@@ -1,0 +1,3 @@
+"""CLI commands: convert."""
+
+from ._app import app  # noqa: F401

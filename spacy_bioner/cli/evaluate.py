@@ -1,0 +1,3 @@
+"""CLI commands: evaluate."""
+
+from ._app import app  # noqa: F401

@@ -1,0 +1,3 @@
+"""CLI commands: weak."""
+
+from ._app import app  # noqa: F401
