@@ -1,3 +1,111 @@
-"""CLI commands: convert."""
+"""CLI commands: convert a corpus file to a DocBin, and write the gold train/dev/test splits."""
 
-from ._app import app  # noqa: F401
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import srsly
+import typer
+from tqdm import tqdm
+
+from ._app import app
+
+
+def _types(types: Optional[str]) -> Optional[List[str]]:
+    return [t.strip() for t in types.split(",") if t.strip()] if types else None
+
+
+@app.command("convert")
+def convert_command(
+    input_path: Path = typer.Argument(..., help="Corpus file: PubTator (plain or .gz) or BioC XML"),
+    output_path: Path = typer.Argument(..., help="DocBin file to write (.spacy)"),
+    fmt: str = typer.Option("pubtator", "--format", help="Input format: pubtator or bioc"),
+    type_map: Optional[str] = typer.Option(
+        None, "--type-map", help="Rename entity types: 'ncbi' (NCBI Disease's 4 types -> Disease)"
+    ),
+    types: Optional[str] = typer.Option(
+        None, help="Comma-separated entity types to keep (default: all), e.g. Chemical,Disease"
+    ),
+    sentence_level: bool = typer.Option(False, help="One Doc per sentence instead of per abstract"),
+    report_path: Optional[Path] = typer.Option(
+        None, "--report", help="Write the alignment report (JSON)"
+    ),
+    lang: str = typer.Option("en", help="Language of the blank pipeline"),
+) -> None:
+    """Tokenise a corpus with the biomedical tokenizer and write its mentions as doc.ents."""
+    from ..corpus.docbin import AlignmentReport, docs_from_documents, read_documents, write_docbin
+    from ..corpus.document import CorpusFormatError
+    from ..corpus.tokenizer import make_bio_nlp
+
+    if not input_path.is_file():
+        raise typer.BadParameter(f"{input_path} does not exist", param_hint="INPUT_PATH")
+    nlp = make_bio_nlp(lang)
+    report = AlignmentReport(name=str(input_path))
+    try:
+        documents = read_documents(input_path, fmt=fmt, type_map=type_map)
+        docs = docs_from_documents(
+            nlp, tqdm(documents, desc="convert", unit="doc"), report,
+            sentence_level=sentence_level, types=_types(types),
+        )
+        n_docs = write_docbin(docs, output_path)
+    except (CorpusFormatError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1)
+    typer.echo(report.format())
+    typer.echo(f"wrote {n_docs} docs ({report.documents} abstracts) to {output_path}")
+    if report_path is not None:
+        srsly.write_json(report_path, report.to_dict())
+
+
+@app.command("splits")
+def splits_command(
+    output_dir: Path = typer.Argument(..., help="Folder for T/D/test .spacy and .PubTator files"),
+    data: Optional[Path] = typer.Option(
+        None, envvar="BIONER_DATA_MIRROR", help="Data folder (the data mirror's layout)"
+    ),
+    corpus: str = typer.Option("cdr", help="cdr (train+dev merged, 10% held out) or ncbi"),
+    seed: int = typer.Option(0, help="Seed of the CDR held-out draw"),
+    heldout: float = typer.Option(0.1, help="Share of CDR train+dev documents held out as D"),
+    sentence_level: bool = typer.Option(False, help="One Doc per sentence in the .spacy files"),
+) -> None:
+    """Write the gold splits T, D, test as DocBin and PubTator files; print counts and alignment."""
+    from ..corpus.docbin import AlignmentReport, docs_from_documents, write_docbin
+    from ..corpus.pubtator import write_pubtator
+    from ..corpus.splits import cdr_splits, ncbi_splits
+    from ..corpus.tokenizer import make_bio_nlp
+
+    if data is None:
+        raise typer.BadParameter("give --data or set BIONER_DATA_MIRROR", param_hint="--data")
+    if corpus not in ("cdr", "ncbi"):
+        raise typer.BadParameter(f"unknown corpus {corpus!r}: use cdr or ncbi",
+                                 param_hint="--corpus")
+    try:
+        if corpus == "cdr":
+            train, dev, test = cdr_splits(data, seed=seed, heldout=heldout)
+        else:
+            train, dev, test = ncbi_splits(data)
+    except (FileNotFoundError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1)
+    nlp = make_bio_nlp()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    summary: Dict[str, dict] = {}
+    total = AlignmentReport(name=f"{corpus} (all splits)")
+    for name, documents in (("T", train), ("D", dev), ("test", test)):
+        report = AlignmentReport(name=f"{corpus} {name}")
+        docs = docs_from_documents(nlp, tqdm(documents, desc=name, unit="doc"), report,
+                                   sentence_level=sentence_level)
+        n_docs = write_docbin(docs, output_dir / f"{name}.spacy")
+        write_pubtator(documents, output_dir / f"{name}.PubTator")
+        total.merge(report)
+        summary[name] = {
+            "documents": len(documents),
+            "docs": n_docs,
+            "mentions": sum(len(d.mentions) for d in documents),
+            "pmids": [d.pmid for d in documents],
+            "alignment": report.to_dict(),
+        }
+        typer.echo(f"{name:>5}: {len(documents)} abstracts, {n_docs} docs, "
+                   f"{summary[name]['mentions']} mentions -> {output_dir / (name + '.spacy')}")
+    typer.echo(total.format())
+    srsly.write_json(output_dir / "splits.json", {"corpus": corpus, "seed": seed,
+                                                  "heldout": heldout, "splits": summary})

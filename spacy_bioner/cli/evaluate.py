@@ -1,3 +1,189 @@
-"""CLI commands: evaluate."""
+"""CLI commands: evaluate (run a spaCy pipeline over gold PubTator and score it), score (two files).
 
-from ._app import app  # noqa: F401
+Both score mentions as the BioCreative V CDR kit does: (pmid, start, end, type) must all match.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, List, Mapping, NoReturn, Optional, Sequence
+
+import typer
+
+from ..corpus.document import CorpusFormatError, Document
+from ..evaluation.scorer import MentionScores, score_documents
+from ._app import app
+
+THROUGHPUT_UNIT = "whitespace-separated words per second (wall clock of nlp.pipe)"
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def parse_type_map(value: Optional[str]) -> Optional[Dict[str, str]]:
+    """``ncbi`` (NCBI Disease's four types -> Disease), ``none``, or ``FROM=TO,FROM=TO``."""
+    if value is None or value.strip().lower() in ("", "none"):
+        return None
+    if value.strip().lower() == "ncbi":
+        from ..corpus.pubtator import NCBI_DISEASE_TYPE_MAP
+
+        return dict(NCBI_DISEASE_TYPE_MAP)
+    mapping: Dict[str, str] = {}
+    for pair in value.split(","):
+        source, sep, target = pair.partition("=")
+        if not sep or not source.strip() or not target.strip():
+            raise typer.BadParameter(
+                f"{pair!r} is not FROM=TO; use 'ncbi', 'none' or FROM=TO pairs", param_hint="--type-map"
+            )
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
+def parse_types(value: Optional[str]) -> Optional[List[str]]:
+    """``Chemical,Disease`` -> ``["Chemical", "Disease"]``; None or empty -> None."""
+    if value is None:
+        return None
+    types = [t.strip() for t in value.split(",") if t.strip()]
+    return types or None
+
+
+def read_documents(path: Path, type_map: Optional[Mapping[str, str]]) -> List[Document]:
+    """All documents of a PubTator file; a format error ends the command naming file and line."""
+    from ..corpus.pubtator import read_pubtator
+
+    try:
+        return list(read_pubtator(path, type_map=type_map))
+    except CorpusFormatError as err:
+        _fail(str(err))
+    except (OSError, UnicodeDecodeError, EOFError) as err:
+        _fail(f"{path}: cannot read: {err}")
+
+
+def scored_types(gold: Sequence[Document], requested: Optional[List[str]]) -> Optional[List[str]]:
+    """The requested types, else the gold file's types (None when gold has no mention)."""
+    if requested:
+        return requested
+    found = sorted({m.type for d in gold for m in d.mentions})
+    return found or None
+
+
+def report(scores: MentionScores, pred: Sequence[Document], types: Optional[List[str]]) -> None:
+    """Print the table, then notes on documents or types that were left out of the match."""
+    typer.echo(scores.table())
+    if scores.gold_docs_not_in_pred:
+        typer.echo(f"note: {len(scores.gold_docs_not_in_pred)} gold documents have no prediction "
+                   f"(their mentions count as FN), e.g. {scores.gold_docs_not_in_pred[:5]}", err=True)
+    if scores.pred_docs_not_in_gold:
+        typer.echo(f"warning: {len(scores.pred_docs_not_in_gold)} predicted documents are not in gold "
+                   f"(their mentions count as FP), e.g. {scores.pred_docs_not_in_gold[:5]}", err=True)
+    if scores.text_mismatches:
+        typer.echo(f"warning: {len(scores.text_mismatches)} documents have a different text in gold and "
+                   f"predictions, so offsets may not compare, e.g. {scores.text_mismatches[:5]}", err=True)
+    if types is not None:
+        ignored = sorted({m.type for d in pred for m in d.mentions} - set(types))
+        if ignored:
+            typer.echo(f"note: predicted types not scored: {', '.join(ignored)}", err=True)
+
+
+def _write_json(data: object, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf8")
+
+
+def require_file(path: Path, what: str) -> None:
+    """End the command with a plain message (exit code 1) unless ``path`` is a readable file."""
+    if not path.exists():
+        _fail(f"{what} file {path} does not exist")
+    if not path.is_file():
+        _fail(f"{what} file {path} is not a file")
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model: str = typer.Argument(..., help="spaCy pipeline to evaluate: installed package name or path."),
+    gold: Path = typer.Argument(..., help="Gold PubTator file (plain or .gz)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for predictions.PubTator, metrics.json, outcomes.tsv."),
+    type_map: Optional[str] = typer.Option(None, "--type-map", help="Rename gold types: 'ncbi' (NCBI Disease -> Disease), or FROM=TO,..."),
+    types: Optional[str] = typer.Option(None, "--types", help="Comma-separated types to score; default: the gold file's types."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="nlp.pipe batch size."),
+    n_process: int = typer.Option(1, "--n-process", min=1, help="nlp.pipe processes (CPU only)."),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to run on; -1 for CPU."),
+) -> None:
+    """Run MODEL over the texts of GOLD, write its predictions and score them mention by mention."""
+    import spacy
+
+    from ..corpus.pubtator import write_pubtator
+    from ..evaluation.predict import predict_documents
+
+    require_file(gold, "gold")
+    mapping = parse_type_map(type_map)
+    requested = parse_types(types)
+    gold_docs = read_documents(gold, mapping)
+    if gpu_id >= 0:
+        try:
+            spacy.require_gpu(gpu_id)
+        except (ValueError, ImportError, RuntimeError) as err:
+            _fail(f"cannot use GPU {gpu_id}: {err}")
+    try:
+        nlp = spacy.load(model)
+    except (OSError, ValueError, ImportError) as err:
+        _fail(f"cannot load the spaCy pipeline {model!r}: {err}")
+    pred_docs, words_per_second = predict_documents(
+        nlp, gold_docs, batch_size=batch_size, n_process=n_process, progress=True, desc="evaluate"
+    )
+    score_types = scored_types(gold_docs, requested)
+    scores = score_documents(gold_docs, pred_docs, types=score_types)
+    output.mkdir(parents=True, exist_ok=True)
+    write_pubtator(pred_docs, output / "predictions.PubTator")
+    (output / "outcomes.tsv").write_text("".join(line + "\n" for line in scores.outcome_lines()), encoding="utf8")
+    meta = nlp.meta
+    metrics = {
+        "model": model,
+        "model_meta": {k: meta.get(k) for k in ("lang", "name", "version", "spacy_version")},
+        "pipeline": list(nlp.pipe_names),
+        "gold": str(gold),
+        "n_docs": len(gold_docs),
+        "types": scores.types,
+        "words_per_second": words_per_second,
+        "throughput_unit": THROUGHPUT_UNIT,
+        "batch_size": batch_size,
+        "n_process": n_process,
+        "gpu_id": gpu_id,
+        "scores": scores.to_dict(),
+    }
+    _write_json(metrics, output / "metrics.json")
+    report(scores, pred_docs, score_types)
+    typer.echo(f"words per second: {words_per_second:,.0f} ({len(gold_docs)} documents)")
+    typer.echo(f"wrote {output / 'predictions.PubTator'}, {output / 'metrics.json'}, {output / 'outcomes.tsv'}")
+
+
+@app.command("score")
+def score_command(
+    gold: Path = typer.Argument(..., help="Gold PubTator file (plain or .gz)."),
+    pred: Path = typer.Argument(..., help="Predicted PubTator file of any tool (plain or .gz)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the scores as JSON here."),
+    type_map: Optional[str] = typer.Option(None, "--type-map", help="Rename types in both files: 'ncbi' or FROM=TO,..."),
+    types: Optional[str] = typer.Option(None, "--types", help="Comma-separated types to score; default: the gold file's types."),
+    details: Optional[Path] = typer.Option(None, "--details", help="Write one TP/FP/FN line per mention here (the kit's debug format)."),
+) -> None:
+    """Score PRED against GOLD mention by mention (BioCreative V CDR: pmid, start, end, type)."""
+    require_file(gold, "gold")
+    require_file(pred, "prediction")
+    mapping = parse_type_map(type_map)
+    requested = parse_types(types)
+    gold_docs = read_documents(gold, mapping)
+    pred_docs = read_documents(pred, mapping)
+    score_types = scored_types(gold_docs, requested)
+    scores = score_documents(gold_docs, pred_docs, types=score_types)
+    report(scores, pred_docs, score_types)
+    if output is not None:
+        _write_json({"gold": str(gold), "pred": str(pred), "n_docs": len(gold_docs),
+                     "types": scores.types, "scores": scores.to_dict()}, output)
+        typer.echo(f"wrote {output}")
+    if details is not None:
+        details.parent.mkdir(parents=True, exist_ok=True)
+        details.write_text("".join(line + "\n" for line in scores.outcome_lines()), encoding="utf8")
+        typer.echo(f"wrote {details}")

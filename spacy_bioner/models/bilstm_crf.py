@@ -1,0 +1,329 @@
+"""``spacy_bioner.BiLSTMCRF.v1``: word vectors + char-CNN -> BiLSTM -> tanh layer -> CRF.
+
+Token features are computed once per distinct word form in a batch (vector row or hashed
+embedding id, and the char-CNN), then gathered per token. Documents longer than ``window_size``
+tokens are cut into overlapping windows (``window_overlap`` tokens of context on each side); each
+token's emission comes from the window where it is in the core, so memory stays bounded on
+100,000-token documents while documents up to ``window_size`` tokens are seen whole.
+
+The word-feature mode is fixed at initialize from ``nlp.vocab.vectors``:
+
+- ``"vectors"``: an embedding initialised from the table and fine-tuned (``finetune_vectors``);
+  unknown words share one trainable row; lookups try the exact form, then the lower-cased form.
+- ``"frozen"``: the table's rows are read at every call (not stored in the model, not trained).
+- ``"hash"`` (empty table): a trainable bloom embedding of the lower-cased form, ``embed_width``
+  wide, ``embed_rows`` rows, two hashes summed.
+
+``dropout`` is applied inside the torch module (token features and BiLSTM outputs) in training
+only; spaCy's ``[training] dropout`` does not change it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy
+import spacy
+import torch
+from spacy.attrs import ORTH
+from spacy.strings import get_string_id
+from spacy.tokens import Doc
+from thinc.api import ArgsKwargs, Model, NumpyOps, torch2xp, xp2torch
+from thinc.types import Floats2d
+
+from .crf import crf_tagger, get_torch_module, lazy_torch_shim, register_torch_module, set_torch_module, torch_device
+
+CHAR_ROWS = 1024  # row 0 is padding; code points are hashed into rows 1..1023 (ASCII/Greek exact)
+MAX_WORD_CHARS = 48  # longer words keep their first and last 24 characters
+CHAR_CHUNK = 4096  # words per char-CNN call
+WINDOW_CHUNK = 64  # windows per BiLSTM call
+
+
+class TanhHead(torch.nn.Module):
+    """The paper's "tanh layer": ``Linear -> tanh -> Linear`` giving one score per tag."""
+
+    def __init__(self, n_in: int, width: int, n_out: int, dropout: float = 0.0):
+        super().__init__()
+        self.config = {"n_in": n_in, "width": width, "n_out": n_out, "dropout": dropout}
+        self.drop = torch.nn.Dropout(dropout)
+        self.hidden = torch.nn.Linear(n_in, width)
+        self.out = torch.nn.Linear(width, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.tanh(self.hidden(self.drop(x))))
+
+
+class CharCNN(torch.nn.Module):
+    """Char embeddings -> 1-d convolution -> max-pool over the word's characters."""
+
+    def __init__(self, rows: int, width: int, filters: int, window: int):
+        super().__init__()
+        self.embed = torch.nn.Embedding(rows, width, padding_idx=0)
+        self.conv = torch.nn.Conv1d(width, filters, window, padding=window // 2)
+
+    def forward(self, chars: torch.Tensor, chunks: Sequence[Tuple[int, int, int]]) -> torch.Tensor:
+        outputs = []
+        for start, end, longest in chunks:
+            ids = chars[start:end, :longest]
+            hidden = self.conv(self.embed(ids).transpose(1, 2))[..., :longest]
+            hidden = hidden.masked_fill((ids == 0).unsqueeze(1), float("-inf"))
+            outputs.append(hidden.max(dim=2).values)
+        return torch.cat(outputs, dim=0)
+
+
+class BiLSTMEmitter(torch.nn.Module):
+    """Token features -> BiLSTM over windows -> tanh layer: emissions ``(n_tokens, n_tags)``."""
+
+    def __init__(
+        self,
+        n_tags: int,
+        word_mode: str,
+        word_rows: int,
+        word_width: int,
+        char_width: int = 50,
+        char_filters: int = 50,
+        char_window: int = 3,
+        hidden_width: int = 150,
+        tanh_width: int = 150,
+        dropout: float = 0.5,
+    ):
+        super().__init__()
+        if word_mode not in ("vectors", "frozen", "hash"):
+            raise ValueError(f"Unknown word_mode {word_mode!r}")
+        self.config = dict(
+            n_tags=n_tags, word_mode=word_mode, word_rows=word_rows, word_width=word_width,
+            char_width=char_width, char_filters=char_filters, char_window=char_window,
+            hidden_width=hidden_width, tanh_width=tanh_width, dropout=dropout,
+        )  # fmt: skip
+        self.word_mode = word_mode
+        self.words = torch.nn.Embedding(word_rows, word_width) if word_mode != "frozen" else None
+        self.chars = CharCNN(CHAR_ROWS, char_width, char_filters, char_window)
+        self.drop = torch.nn.Dropout(dropout)
+        self.lstm = torch.nn.LSTM(word_width + char_filters, hidden_width, batch_first=True, bidirectional=True)
+        self.head = TanhHead(2 * hidden_width, tanh_width, n_tags)
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> "BiLSTMEmitter":
+        return cls(**config)
+
+    def word_features(self, words: torch.Tensor) -> torch.Tensor:
+        if self.word_mode == "frozen":
+            return words.to(self.lstm.weight_ih_l0.dtype)
+        if self.word_mode == "hash":
+            return self.words(words).sum(dim=1)
+        return self.words(words)
+
+    def forward(
+        self,
+        words: torch.Tensor,
+        chars: torch.Tensor,
+        char_chunks: Sequence[Tuple[int, int, int]],
+        inverse: torch.Tensor,
+        windows: torch.Tensor,
+        window_lengths: torch.Tensor,
+        core: torch.Tensor,
+    ) -> torch.Tensor:
+        types = torch.cat([self.word_features(words), self.chars(chars, char_chunks)], dim=1)
+        tokens = self.drop(types[inverse])
+        tokens = torch.cat([tokens, tokens.new_zeros((1, tokens.shape[1]))], dim=0)  # padding row
+        outputs = []
+        for start in range(0, windows.shape[0], WINDOW_CHUNK):
+            x = tokens[windows[start : start + WINDOW_CHUNK]]
+            lengths = window_lengths[start : start + WINDOW_CHUNK]
+            packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            hidden, _ = self.lstm(packed)
+            hidden, _ = torch.nn.utils.rnn.pad_packed_sequence(hidden, batch_first=True, total_length=x.shape[1])
+            outputs.append(self.head(self.drop(hidden)))
+        scores = torch.cat(outputs, dim=0)
+        return scores.reshape(-1, scores.shape[-1])[core].float()
+
+
+register_torch_module("BiLSTMEmitter", BiLSTMEmitter.from_config)
+register_torch_module("TanhHead", lambda config: TanhHead(**config))
+
+
+@spacy.registry.architectures("spacy_bioner.BiLSTMCRF.v1")
+def build_bilstm_crf(
+    finetune_vectors: bool = True,
+    embed_width: int = 100,
+    embed_rows: int = 20000,
+    char_width: int = 50,
+    char_filters: int = 50,
+    char_window: int = 3,
+    hidden_width: int = 150,
+    tanh_width: int = 150,
+    dropout: float = 0.5,
+    window_size: int = 1000,
+    window_overlap: int = 100,
+    mixed_precision: bool = False,
+    nO: Optional[int] = None,
+) -> Model[List[Doc], List[Floats2d]]:
+    """BiLSTM-CRF tagger; output = emissions per doc, CRF under ``model.get_ref("crf")``."""
+    if window_size < 1 or not 0 <= 2 * window_overlap < window_size:
+        raise ValueError(f"Need window_size > 2 * window_overlap >= 0, got {window_size}, {window_overlap}")
+    emitter = Model(
+        "bioner_bilstm",
+        _emitter_forward,
+        init=_emitter_init,
+        dims={"nO": nO},
+        attrs={
+            "finetune_vectors": finetune_vectors,
+            "embed_width": embed_width,
+            "embed_rows": embed_rows,
+            "char_width": char_width,
+            "char_filters": char_filters,
+            "char_window": char_window,
+            "hidden_width": hidden_width,
+            "tanh_width": tanh_width,
+            "dropout": dropout,
+            "window_size": window_size,
+            "window_overlap": window_overlap,
+        },
+        shims=[lazy_torch_shim(mixed_precision)],
+    )
+    return crf_tagger(emitter)
+
+
+def _emitter_init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
+    n_tags = model.get_dim("nO")
+    attrs = model.attrs
+    vectors = X[0].vocab.vectors if X else None
+    has_vectors = vectors is not None and vectors.shape[0] > 0 and vectors.shape[1] > 0
+    if has_vectors and vectors.mode == "default" and attrs["finetune_vectors"]:
+        mode, rows, width = "vectors", vectors.shape[0] + 1, vectors.shape[1]
+    elif has_vectors:
+        mode, rows, width = "frozen", 0, vectors.shape[1]
+    else:
+        mode, rows, width = "hash", attrs["embed_rows"], attrs["embed_width"]
+    module = BiLSTMEmitter(
+        n_tags, mode, rows, width,
+        char_width=attrs["char_width"], char_filters=attrs["char_filters"],
+        char_window=attrs["char_window"], hidden_width=attrs["hidden_width"],
+        tanh_width=attrs["tanh_width"], dropout=attrs["dropout"],
+    )  # fmt: skip
+    if mode == "vectors":
+        with torch.no_grad():
+            module.words.weight[: rows - 1] = torch.as_tensor(_to_numpy(vectors.data), dtype=torch.float32)
+            module.words.weight[rows - 1] = 0.0
+    set_torch_module(model, module)
+
+
+def _to_numpy(array: Any) -> numpy.ndarray:
+    return array.get() if hasattr(array, "get") else numpy.asarray(array)
+
+
+def _char_ids(word: str) -> numpy.ndarray:
+    codes = numpy.frombuffer(word.encode("utf-32-le"), dtype=numpy.uint32).astype("int64")
+    if len(codes) > MAX_WORD_CHARS:
+        half = MAX_WORD_CHARS // 2
+        codes = numpy.concatenate([codes[:half], codes[-half:]])
+    return codes % (CHAR_ROWS - 1) + 1
+
+
+def _word_ids(module: BiLSTMEmitter, docs: List[Doc], words: List[str], keys: numpy.ndarray) -> Any:
+    """Per distinct word: vector rows, hashed ids or the frozen vectors themselves."""
+    mode = module.word_mode
+    lowers = numpy.asarray([get_string_id(w.lower()) for w in words], dtype="uint64")
+    if mode == "hash":
+        hashed = NumpyOps().hash(lowers, 7).astype("int64")[:, :2]
+        return hashed % module.config["word_rows"]
+    vectors = docs[0].vocab.vectors
+    if vectors.mode != "default":
+        return _to_numpy(vectors.get_batch(list(lowers)))
+    rows = numpy.asarray(vectors.find(keys=keys), dtype="int64")
+    missing = rows < 0
+    if missing.any():
+        rows[missing] = numpy.asarray(vectors.find(keys=lowers[missing]), dtype="int64")
+    if mode == "vectors":
+        unknown = module.config["word_rows"] - 1
+        return numpy.where((rows < 0) | (rows >= unknown), unknown, rows)
+    data = _to_numpy(vectors.data)
+    found = rows >= 0
+    out = numpy.zeros((len(rows), data.shape[1]), dtype="float32")
+    out[found] = data[rows[found]]
+    return out
+
+
+def _windows(lengths: Sequence[int], size: int, overlap: int) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    """Window token indices (padding = total), window lengths, and each token's flat position
+    in the ``(n_windows, longest)`` output of the window in which it is a core token."""
+    total = sum(lengths)
+    core_step = size - 2 * overlap
+    rows: List[numpy.ndarray] = []
+    core_win = numpy.zeros((total,), dtype="int64")
+    core_pos = numpy.zeros((total,), dtype="int64")
+    offset = 0
+    for n in lengths:
+        if n <= size:
+            spans = [(0, n, 0, n)] if n else []
+        else:
+            spans = []
+            for core_start in range(0, n, core_step):
+                core_end = min(core_start + core_step, n)
+                spans.append((max(0, core_start - overlap), min(n, core_end + overlap), core_start, core_end))
+        for lo, hi, core_start, core_end in spans:
+            core_win[offset + core_start : offset + core_end] = len(rows)
+            core_pos[offset + core_start : offset + core_end] = numpy.arange(core_start - lo, core_end - lo)
+            rows.append(numpy.arange(offset + lo, offset + hi))
+        offset += n
+    longest = max((len(r) for r in rows), default=0)
+    windows = numpy.full((len(rows), longest), total, dtype="int64")
+    for i, r in enumerate(rows):
+        windows[i, : len(r)] = r
+    window_lengths = numpy.asarray([len(r) for r in rows], dtype="int64")
+    return windows, window_lengths, core_win * longest + core_pos
+
+
+def featurize(model: Model, docs: List[Doc]) -> ArgsKwargs:
+    """The torch inputs of :class:`BiLSTMEmitter` for a batch of non-empty-in-total docs."""
+    module: BiLSTMEmitter = get_torch_module(model)
+    device = torch_device(model)
+    orths = numpy.concatenate([doc.to_array(ORTH) for doc in docs if len(doc)]).astype("uint64")
+    keys, inverse = numpy.unique(orths, return_inverse=True)
+    strings = docs[0].vocab.strings
+    words = [strings[int(k)] for k in keys]
+    chars = [_char_ids(w) for w in words]
+    # sort distinct words by length so char-CNN chunks carry little padding
+    order = numpy.argsort([len(c) for c in chars], kind="stable")
+    rank = numpy.empty_like(order)
+    rank[order] = numpy.arange(len(order))
+    chars = [chars[i] for i in order]
+    words = [words[i] for i in order]
+    keys = keys[order]
+    inverse = rank[inverse]
+    char_array = numpy.zeros((len(chars), max(len(c) for c in chars)), dtype="int64")
+    for i, c in enumerate(chars):
+        char_array[i, : len(c)] = c
+    chunks = [
+        (s, min(s + CHAR_CHUNK, len(chars)), len(chars[min(s + CHAR_CHUNK, len(chars)) - 1]))
+        for s in range(0, len(chars), CHAR_CHUNK)
+    ]
+    word_feats = _word_ids(module, docs, words, keys)
+    windows, window_lengths, core = _windows([len(d) for d in docs], model.attrs["window_size"], model.attrs["window_overlap"])
+    as_t = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
+    return ArgsKwargs(
+        args=(
+            as_t(word_feats), as_t(char_array), chunks, as_t(inverse), as_t(windows),
+            torch.as_tensor(window_lengths), as_t(core),
+        ),
+        kwargs={},
+    )  # fmt: skip
+
+
+def _emitter_forward(model: Model, docs: List[Doc], is_train: bool):
+    ops = model.ops
+    n_tags = model.get_dim("nO")
+    lengths = [len(doc) for doc in docs]
+    if sum(lengths) == 0:
+        return [ops.alloc2f(0, n_tags) for _ in docs], lambda dY: []
+    inputs = featurize(model, docs)
+    output, torch_backprop = model.shims[0](inputs, is_train)
+    flat = torch2xp(output.detach())
+    Y = ops.unflatten(flat, ops.asarray1i(lengths))
+
+    def backprop(dY: List[Floats2d]) -> List[Doc]:
+        d_flat = xp2torch(ops.flatten(dY), device=output.device)
+        torch_backprop(ArgsKwargs(args=(output,), kwargs={"grad_tensors": (d_flat,)}))
+        return []
+
+    return Y, backprop

@@ -1,0 +1,442 @@
+"""A vectorised linear-chain CRF (torch) and the thinc glue that puts it into spaCy models.
+
+The CRF scores a tag path ``y`` as ``start[y_0] + sum_t T[y_{t-1}, y_t] + sum_t E[t, y_t] + end[y_n]``.
+All sums over paths are associative reductions of per-step ``K x K`` matrices in a semiring
+(log-sum-exp for the partition function, max-plus for Viterbi), computed as a balanced binary tree:
+``O(log T)`` sequential tensor ops, no Python loop over time steps and no host synchronisation,
+so a 100,000-token document costs the same few kernel launches as a sentence. Marginals are the
+gradient of ``log Z`` with respect to the emissions (forward-backward by autodiff) and the Viterbi
+path is the gradient of the max-plus score (a one-hot per position; ``torch.max`` routes the
+gradient to exactly one argument, so ties still give a single path).
+
+Masks must be prefix masks (``mask[b, t]`` is true for ``t < length[b]``); length 0 is allowed.
+Everything is computed in float32 (float64 inputs stay float64) with autocast disabled.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy
+import srsly
+import torch
+from thinc.api import ArgsKwargs, Model, PyTorchShim, get_torch_default_device, torch2xp, xp2torch
+from thinc.types import Floats1d, Floats2d, Ints1d
+
+from .tags import allowed_transitions
+
+NEG = -1.0e4  # score of a forbidden move: exp(NEG) == 0 in float32 and float64
+
+
+def _work(t: torch.Tensor) -> torch.Tensor:
+    """Cast to the computation dtype: float64 stays, anything else becomes float32."""
+    return t if t.dtype == torch.float64 else t.float()
+
+
+def _log_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Log-semiring product of ``(..., K, K)`` matrices."""
+    return torch.logsumexp(a.unsqueeze(-1) + b.unsqueeze(-3), dim=-2)
+
+
+def _max_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Max-plus product of ``(..., K, K)`` matrices (gradient flows to one argmax)."""
+    return (a.unsqueeze(-1) + b.unsqueeze(-3)).max(dim=-2).values
+
+
+def _identity(n_tags: int, like: torch.Tensor) -> torch.Tensor:
+    eye = torch.full((n_tags, n_tags), NEG, dtype=like.dtype, device=like.device)
+    return eye.fill_diagonal_(0.0)
+
+
+def _tree_reduce(mats: torch.Tensor, combine: Callable) -> torch.Tensor:
+    """Ordered product ``M_0 (x) M_1 (x) ...`` of ``(B, N, K, K)`` along N, as a binary tree."""
+    batch, _, n_tags, _ = mats.shape
+    if mats.shape[1] == 0:
+        return _identity(n_tags, mats).expand(batch, n_tags, n_tags)
+    while mats.shape[1] > 1:
+        if mats.shape[1] % 2:
+            pad = _identity(n_tags, mats).expand(batch, 1, n_tags, n_tags)
+            mats = torch.cat([mats, pad], dim=1)
+        mats = combine(mats[:, 0::2], mats[:, 1::2])
+    return mats[:, 0]
+
+
+class LinearChainCRF(torch.nn.Module):
+    """Linear-chain CRF with learned transition, start and end scores and constant masks.
+
+    ``allowed``/``allowed_start``/``allowed_end`` are boolean masks; forbidden entries score
+    ``NEG`` and get no gradient. Build a BIO-constrained CRF with :meth:`from_tags`.
+    """
+
+    def __init__(
+        self,
+        num_tags: int,
+        allowed: Optional[numpy.ndarray] = None,
+        allowed_start: Optional[numpy.ndarray] = None,
+        allowed_end: Optional[numpy.ndarray] = None,
+        tags: Optional[Sequence[str]] = None,
+    ):
+        super().__init__()
+        if num_tags < 1:
+            raise ValueError(f"LinearChainCRF needs at least one tag, got {num_tags}")
+        self.num_tags = num_tags
+        self.tags = list(tags) if tags is not None else None
+        self.transitions = torch.nn.Parameter(torch.empty(num_tags, num_tags).uniform_(-0.1, 0.1))
+        self.start = torch.nn.Parameter(torch.empty(num_tags).uniform_(-0.1, 0.1))
+        self.end = torch.nn.Parameter(torch.empty(num_tags).uniform_(-0.1, 0.1))
+        for name, value, shape in (
+            ("allowed", allowed, (num_tags, num_tags)),
+            ("allowed_start", allowed_start, (num_tags,)),
+            ("allowed_end", allowed_end, (num_tags,)),
+        ):
+            mask = torch.ones(shape, dtype=torch.bool)
+            if value is not None:
+                mask = torch.as_tensor(numpy.asarray(value, dtype=bool))
+                if tuple(mask.shape) != shape:
+                    raise ValueError(f"{name} mask has shape {tuple(mask.shape)}, expected {shape}")
+            self.register_buffer(name, mask, persistent=False)
+
+    @classmethod
+    def from_tags(cls, tags: Sequence[str]) -> "LinearChainCRF":
+        """A CRF over BIO ``tags`` with the invalid BIO moves forbidden."""
+        trans, start, end = allowed_transitions(tags)
+        return cls(len(tags), trans, start, end, tags=tags)
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        """Constructor arguments (JSON-able) that rebuild this module's shapes and masks."""
+        if self.tags is not None:
+            return {"tags": self.tags}
+        return {
+            "num_tags": self.num_tags,
+            "allowed": self.allowed.cpu().numpy().tolist(),
+            "allowed_start": self.allowed_start.cpu().numpy().tolist(),
+            "allowed_end": self.allowed_end.cpu().numpy().tolist(),
+        }
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> "LinearChainCRF":
+        if "tags" in config:
+            return cls.from_tags(config["tags"])
+        return cls(**config)
+
+    def scores(self, dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Effective ``(transitions, start, end)`` with forbidden moves set to ``NEG``."""
+        neg = torch.tensor(NEG, dtype=dtype, device=self.transitions.device)
+        return (
+            torch.where(self.allowed, self.transitions.to(dtype), neg),
+            torch.where(self.allowed_start, self.start.to(dtype), neg),
+            torch.where(self.allowed_end, self.end.to(dtype), neg),
+        )
+
+    # -- reductions over paths -------------------------------------------------------------
+    def _reduce(self, emissions: torch.Tensor, mask: torch.Tensor, combine: Callable, final: Callable):
+        emissions = _work(emissions)
+        batch, length, n_tags = emissions.shape
+        if n_tags != self.num_tags:
+            raise ValueError(f"emissions have {n_tags} tags, the CRF has {self.num_tags}")
+        if length == 0:
+            return emissions.new_zeros((batch,))
+        trans, start, end = self.scores(emissions.dtype)
+        mask = mask.to(device=emissions.device, dtype=torch.bool)
+        steps = trans + emissions[:, 1:, None, :]  # (B, T-1, K, K)
+        steps = torch.where(mask[:, 1:, None, None], steps, _identity(n_tags, emissions))
+        product = _tree_reduce(steps, combine)  # (B, K, K)
+        total = (start + emissions[:, 0])[:, :, None] + product + end[None, None, :]
+        result = final(total.reshape(batch, -1))
+        return torch.where(mask[:, 0], result, torch.zeros_like(result))
+
+    def log_partition(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``log Z`` per sequence, shape ``(B,)``; 0 for empty sequences."""
+        with torch.autocast(device_type=emissions.device.type, enabled=False):
+            return self._reduce(emissions, mask, _log_matmul, lambda x: torch.logsumexp(x, dim=-1))
+
+    def best_score(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Score of the best path per sequence, shape ``(B,)``."""
+        with torch.autocast(device_type=emissions.device.type, enabled=False):
+            return self._reduce(emissions, mask, _max_matmul, lambda x: x.max(dim=-1).values)
+
+    def path_score(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Score of the given (fully known) tag paths, shape ``(B,)``."""
+        with torch.autocast(device_type=emissions.device.type, enabled=False):
+            emissions = _work(emissions)
+            trans, start, end = self.scores(emissions.dtype)
+            mask = mask.to(device=emissions.device, dtype=torch.bool)
+            if emissions.shape[1] == 0:
+                return emissions.new_zeros((emissions.shape[0],))
+            safe = tags.clamp(min=0)
+            maskf = mask.to(emissions.dtype)
+            score = (emissions.gather(2, safe.unsqueeze(-1)).squeeze(-1) * maskf).sum(1)
+            score = score + (trans[safe[:, :-1], safe[:, 1:]] * maskf[:, 1:]).sum(1)
+            lengths = mask.sum(1)
+            last = safe.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
+            return score + (start[safe[:, 0]] + end[last]) * maskf[:, 0]
+
+    def nll(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Negative log-likelihood of ``tags`` per sequence, shape ``(B,)``.
+
+        Tags ``< 0`` inside the mask are unknown: the likelihood sums over every tag there
+        (partial annotation), i.e. ``log Z - log Z(paths agreeing with the known tags)``.
+        """
+        with torch.autocast(device_type=emissions.device.type, enabled=False):
+            emissions = _work(emissions)
+            known = tags >= 0
+            onehot = torch.nn.functional.one_hot(tags.clamp(min=0), self.num_tags).bool()
+            keep = onehot | ~known.unsqueeze(-1)
+            constrained = emissions + torch.where(keep, 0.0, NEG).to(emissions.dtype)
+            return self.log_partition(emissions, mask) - self.log_partition(constrained, mask)
+
+    def log_likelihood(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Log-likelihood of ``tags`` per sequence (``-nll``)."""
+        return -self.nll(emissions, tags, mask)
+
+    def forward(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The training objective: NLL per sequence."""
+        return self.nll(emissions, tags, mask)
+
+    # -- inference ----------------------------------------------------------------------------
+    def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Viterbi: ``(paths (B, T) int64 with -1 outside the mask, best scores (B,))``."""
+        mask = mask.to(device=emissions.device, dtype=torch.bool)
+        with torch.enable_grad():
+            x = _work(emissions.detach()).requires_grad_(True)
+            best = self.best_score(x, mask)
+            if x.numel() == 0:
+                grad = torch.zeros_like(x)
+            else:
+                (grad,) = torch.autograd.grad(best.sum(), x)
+        paths = grad.argmax(dim=-1).masked_fill(~mask, -1)
+        return paths, best.detach()
+
+    def marginals(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Posterior ``P(y_t = k)`` per token, shape ``(B, T, K)``; zeros outside the mask."""
+        mask = mask.to(device=emissions.device, dtype=torch.bool)
+        with torch.enable_grad():
+            x = _work(emissions.detach()).requires_grad_(True)
+            log_z = self.log_partition(x, mask)
+            if x.numel() == 0:
+                return torch.zeros_like(x)
+            (grad,) = torch.autograd.grad(log_z.sum(), x)
+        return grad * mask.unsqueeze(-1).to(grad.dtype)
+
+
+# ------------------------------------------------------------------------------------------
+# thinc glue: torch modules built lazily (sizes known only at initialize) that still load
+# from disk, because the shim's bytes carry the module's constructor config.
+# ------------------------------------------------------------------------------------------
+
+TORCH_MODULES: Dict[str, Callable[[Dict[str, Any]], torch.nn.Module]] = {
+    "LinearChainCRF": LinearChainCRF.from_config,
+}
+
+
+def register_torch_module(name: str, from_config: Callable[[Dict[str, Any]], torch.nn.Module]) -> None:
+    """Make a module class rebuildable from its ``config`` when a lazy shim is deserialised."""
+    TORCH_MODULES[name] = from_config
+
+
+def _serialize_module(module: Optional[torch.nn.Module]) -> bytes:
+    if module is None:
+        return srsly.msgpack_dumps({"module": None})
+    buf = io.BytesIO()
+    torch.save(module.state_dict(), buf)
+    msg = {"module": type(module).__name__, "config": module.config, "state": buf.getvalue()}
+    return srsly.msgpack_dumps(msg)
+
+
+def _deserialize_module(current: Any, data: bytes, device: "torch.device") -> Optional[torch.nn.Module]:
+    msg = srsly.msgpack_loads(data)
+    if msg["module"] is None:
+        return current
+    if msg["module"] not in TORCH_MODULES:
+        raise ValueError(f"Cannot load torch module {msg['module']!r}: not registered (known: {sorted(TORCH_MODULES)})")
+    module = TORCH_MODULES[msg["module"]](msg["config"])
+    state = torch.load(io.BytesIO(msg["state"]), map_location=device, weights_only=True)
+    module.load_state_dict(state)
+    return module.to(device)
+
+
+def lazy_torch_shim(mixed_precision: bool = False) -> PyTorchShim:
+    """A PyTorchShim without a module yet; :func:`set_torch_module` fills it at initialize."""
+    return PyTorchShim(
+        None,
+        mixed_precision=mixed_precision,
+        serialize_model=_serialize_module,
+        deserialize_model=_deserialize_module,
+    )
+
+
+def set_torch_module(model: Model, module: torch.nn.Module) -> None:
+    """Install ``module`` (on thinc's current torch device) into ``model``'s lazy shim."""
+    model.shims[0]._model = module.to(get_torch_default_device())
+
+
+def get_torch_module(model: Model) -> torch.nn.Module:
+    """The torch module of a lazy-shim layer; a clear error when it was never initialised."""
+    module = model.shims[0]._model
+    if module is None:
+        raise ValueError(f"Layer {model.name!r} is not initialised: call nlp.initialize() or load a trained pipeline")
+    return module
+
+
+def torch_device(model: Model) -> "torch.device":
+    module = model.shims[0]._model
+    if module is not None:
+        param = next(module.parameters(), None)
+        if param is not None:
+            return param.device
+    return get_torch_default_device()
+
+
+# -- the CRF as a thinc layer -------------------------------------------------------------------
+
+def crf_layer() -> Model[Tuple[List[Floats2d], List[Ints1d]], Floats1d]:
+    """Thinc layer: ``(emissions per doc, gold tag ids per doc) -> NLL per doc``.
+
+    Gold ids ``-1`` are unknown tokens. Set ``attrs["tags"]`` (the BIO tags) before initialize.
+    """
+    return Model(
+        "bioner_crf",
+        _crf_forward,
+        init=_crf_init,
+        dims={"nO": None},
+        attrs={"tags": None},
+        shims=[lazy_torch_shim()],
+    )
+
+
+def _crf_init(model: Model, X: Any = None, Y: Any = None) -> None:
+    tags = model.attrs["tags"]
+    if not tags:
+        raise ValueError("The CRF layer needs its tags (attrs['tags']) before initialize")
+    model.set_dim("nO", len(tags))
+    set_torch_module(model, LinearChainCRF.from_tags(tags))
+
+
+def pad_batch(ops, seqs: Sequence, width: int, fill: float = 0.0, dtype: str = "float32"):
+    """Stack ``(n_i, width)`` (or ``(n_i,)`` when width is 0) arrays into a padded xp array and a mask."""
+    lengths = [len(s) for s in seqs]
+    longest = max(lengths, default=0)
+    shape = (len(seqs), longest, width) if width else (len(seqs), longest)
+    out = ops.xp.full(shape, fill, dtype=dtype)
+    for i, seq in enumerate(seqs):
+        if lengths[i]:
+            out[i, : lengths[i]] = ops.asarray(seq)
+    mask = ops.xp.arange(longest)[None, :] < ops.xp.asarray(lengths)[:, None]
+    return out, mask
+
+
+def _crf_forward(model: Model, inputs: Tuple[List[Floats2d], List[Ints1d]], is_train: bool):
+    emissions, gold = inputs
+    ops = model.ops
+    n_tags = model.get_dim("nO")
+    lengths = [len(e) for e in emissions]
+    for i, (e, g) in enumerate(zip(emissions, gold)):
+        if len(g) != len(e) or (len(e) and e.shape[1] != n_tags):
+            raise ValueError(f"CRF input {i}: emissions {e.shape} vs {len(g)} gold tags, {n_tags} tags expected")
+    padded, mask = pad_batch(ops, emissions, n_tags)
+    if padded.shape[1] == 0:  # only empty documents: one empty path each, NLL 0
+        return ops.alloc1f(len(emissions)), lambda d_nll: [ops.alloc2f(0, n_tags) for _ in lengths]
+    tags, _ = pad_batch(ops, gold, 0, fill=-1, dtype="int64")
+    device = torch_device(model)
+    e_t = xp2torch(padded, requires_grad=is_train, device=device)
+    args = ArgsKwargs(args=(e_t, xp2torch(tags, device=device), xp2torch(mask, device=device)), kwargs={})
+    nll_t, torch_backprop = model.shims[0](args, is_train)
+    nll = torch2xp(nll_t.detach().float())
+
+    def backprop(d_nll: Floats1d) -> List[Floats2d]:
+        d_t = xp2torch(ops.asarray1f(d_nll), device=nll_t.device).to(nll_t.dtype)
+        grads = torch_backprop(ArgsKwargs(args=(nll_t,), kwargs={"grad_tensors": (d_t,)}))
+        d_padded = torch2xp(grads.args[0].float())
+        return [d_padded[i, :n] for i, n in enumerate(lengths)]
+
+    return nll, backprop
+
+
+def length_buckets(lengths: Sequence[int], max_tokens: int) -> Iterator[List[int]]:
+    """Group indices (longest first) so each group's ``size * longest`` stays within ``max_tokens``.
+
+    A single sequence longer than ``max_tokens`` gets a group of its own.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    group: List[int] = []
+    for i in order:
+        if group and (len(group) + 1) * max(lengths[group[0]], 1) > max_tokens:
+            yield group
+            group = []
+        group.append(i)
+    if group:
+        yield group
+
+
+def crf_decode(
+    model: Model, emissions: Sequence[Floats2d], max_tokens: int = 65536
+) -> Tuple[List[numpy.ndarray], List[numpy.ndarray]]:
+    """Viterbi paths (int64) and token marginals (float32, ``(n, K)``) per document, as numpy.
+
+    ``model`` is a :func:`crf_layer`; documents are decoded in length buckets of at most
+    ``max_tokens`` padded positions so one very long document does not pad a whole batch.
+    """
+    module = get_torch_module(model)
+    ops = model.ops
+    n_tags = module.num_tags
+    device = torch_device(model)
+    paths: List[Optional[numpy.ndarray]] = [None] * len(emissions)
+    margs: List[Optional[numpy.ndarray]] = [None] * len(emissions)
+    lengths = [len(e) for e in emissions]
+    module.eval()
+    with torch.no_grad():
+        for group in length_buckets(lengths, max_tokens):
+            padded, mask = pad_batch(ops, [emissions[i] for i in group], n_tags)
+            e_t = xp2torch(padded, device=device)
+            m_t = xp2torch(mask, device=device)
+            best, _ = module.decode(e_t, m_t)
+            marg = module.marginals(e_t, m_t).float()
+            best_np = best.cpu().numpy()
+            marg_np = marg.cpu().numpy()
+            for row, i in enumerate(group):
+                paths[i] = best_np[row, : lengths[i]].copy()
+                margs[i] = marg_np[row, : lengths[i]].copy()
+    module.train()
+    return paths, margs  # type: ignore[return-value]
+
+
+# -- the tagger: an emission model plus a CRF -------------------------------------------------
+
+def crf_tagger(emitter: Model) -> Model:
+    """Wrap an emission model (``List[Doc] -> List[Floats2d]``, one row per token, one column
+    per tag) with a CRF layer. Output = emissions; the CRF is the ``"crf"`` ref.
+
+    The emitter's output layer is its ``"output"`` ref, or the emitter itself.
+    Call ``model.attrs["set_tags"](model, tags)`` before ``initialize``.
+    """
+    crf = crf_layer()
+    return Model(
+        "bioner_crf_tagger",
+        _tagger_forward,
+        init=_tagger_init,
+        layers=[emitter, crf],
+        refs={"emitter": emitter, "crf": crf},
+        dims={"nO": None},
+        attrs={"set_tags": set_tags},
+    )
+
+
+def set_tags(model: Model, tags: Sequence[str]) -> None:
+    """Set the BIO tag list (and so every output width) of a :func:`crf_tagger` model."""
+    n_tags = len(tags)
+    emitter = model.get_ref("emitter")
+    output = emitter.get_ref("output") if emitter.has_ref("output") else emitter
+    for node in (model, output, model.get_ref("crf")):
+        node.set_dim("nO", n_tags, force=True)
+    model.get_ref("crf").attrs["tags"] = list(tags)
+
+
+def _tagger_init(model: Model, X: Any = None, Y: Any = None) -> None:
+    model.get_ref("emitter").initialize(X=X)
+    model.get_ref("crf").initialize()
+
+
+def _tagger_forward(model: Model, docs: List, is_train: bool):
+    return model.get_ref("emitter")(docs, is_train)

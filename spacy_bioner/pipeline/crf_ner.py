@@ -1,0 +1,275 @@
+"""``bioner_crf``: a trainable NER pipe that tags tokens with BIO tags through a linear-chain CRF.
+
+The model is any ``spacy_bioner.*CRF`` architecture: it maps docs to per-token emission scores
+(one column per BIO tag) and carries the CRF under ``model.get_ref("crf")``. Training minimises
+the CRF negative log-likelihood of the gold tags (tokens whose gold tag is unknown are
+marginalised); prediction is Viterbi. Each predicted entity gets ``span._.confidence``: the MEAN
+over its tokens of the CRF marginal probability of the predicted tag (``confidence = "min"`` in
+the component config uses the minimum instead). Confidences live in ``doc.user_data`` (spaCy's
+store for extension values), so they survive ``DocBin(store_user_data=True)``.
+"""
+
+
+from itertools import islice
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc, Span
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, set_dropout_rate
+from thinc.types import Floats2d
+
+from ..evaluation import spacy_scorer  # noqa: F401  (registers spacy_bioner.mention_scorer.v1)
+from ..models import bilstm_crf, transformer_crf  # noqa: F401  (registers the architectures)
+from ..models.crf import crf_decode
+from ..models.tags import MISSING, bio_tags, biluo_to_bio, tag_ids_to_spans
+
+CONFIDENCE_ATTR = "confidence"
+
+DEFAULT_MODEL_CONFIG = """
+[model]
+@architectures = "spacy_bioner.BiLSTMCRF.v1"
+finetune_vectors = true
+embed_width = 100
+embed_rows = 20000
+char_width = 50
+char_filters = 50
+char_window = 3
+hidden_width = 150
+tanh_width = 150
+dropout = 0.5
+window_size = 1000
+window_overlap = 100
+mixed_precision = false
+"""
+DEFAULT_CRF_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+
+if not Span.has_extension(CONFIDENCE_ATTR):
+    Span.set_extension(CONFIDENCE_ATTR, default=None)
+
+
+@Language.factory(
+    "bioner_crf",
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
+    default_config={
+        "model": DEFAULT_CRF_MODEL,
+        "confidence": "mean",
+        "decode_batch_tokens": 65536,
+        "scorer": {"@scorers": "spacy_bioner.mention_scorer.v1"},
+    },
+    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+)
+def make_crf_ner(
+    nlp: Language,
+    name: str,
+    model: Model,
+    confidence: str,
+    decode_batch_tokens: int,
+    scorer: Optional[Callable],
+) -> "CRFEntityRecognizer":
+    """Create a :class:`CRFEntityRecognizer` (entity labels come from ``initialize``)."""
+    return CRFEntityRecognizer(
+        nlp.vocab, model, name, confidence=confidence, decode_batch_tokens=decode_batch_tokens, scorer=scorer
+    )
+
+
+class CRFEntityRecognizer(TrainablePipe):
+    """BIO tagging with a CRF head; writes ``doc.ents`` and ``span._.confidence``."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "bioner_crf",
+        *,
+        confidence: str = "mean",
+        decode_batch_tokens: int = 65536,
+        scorer: Optional[Callable] = None,
+    ):
+        if confidence not in ("mean", "min"):
+            raise ValueError(f"{name}: confidence must be 'mean' or 'min', got {confidence!r}")
+        if decode_batch_tokens < 1:
+            raise ValueError(f"{name}: decode_batch_tokens must be positive, got {decode_batch_tokens}")
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.confidence = confidence
+        self.decode_batch_tokens = decode_batch_tokens
+        self.scorer = scorer
+        self._rehearsal_model = None
+        self.cfg: Dict[str, list] = {"labels": []}
+
+    # -- labels and tags ----------------------------------------------------------------------
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> Tuple[str, ...]:
+        return self.labels
+
+    @property
+    def tags(self) -> List[str]:
+        """The BIO tags, in the order of the emission columns."""
+        return bio_tags(self.labels)
+
+    @property
+    def crf(self) -> Model:
+        """The CRF layer (see :mod:`spacy_bioner.models.crf`)."""
+        return self.model.get_ref("crf")
+
+    @property
+    def is_resizable(self) -> bool:
+        return False
+
+    def _is_initialized(self) -> bool:
+        return self.crf.shims[0]._model is not None
+
+    def add_label(self, label: str) -> int:
+        """Add an entity label before ``initialize``; the tag set is fixed afterwards."""
+        if not isinstance(label, str) or not label:
+            raise ValueError(f"{self.name}: entity labels must be non-empty strings, got {label!r}")
+        if label in self.labels:
+            return 0
+        if self._is_initialized():
+            raise ValueError(
+                f"{self.name}: cannot add label {label!r} to an initialised CRF (its tag set is "
+                f"fixed: {list(self.labels)}); initialise again with all labels"
+            )
+        bio_tags([label])  # validates
+        self.cfg["labels"] = sorted(self.cfg["labels"] + [label])
+        self.vocab.strings.add(label)
+        return 1
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Sequence[str]] = None,
+    ) -> None:
+        """Collect the entity labels (unless given), size the model and initialise its weights."""
+        validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
+        if labels is None:
+            found = set()
+            for example in get_examples():
+                found.update(ent.label_ for ent in example.reference.ents)
+            labels = sorted(found)
+        if not labels:
+            raise ValueError(f"{self.name}: no entity labels in the initialisation examples and none given")
+        self.cfg["labels"] = sorted(set(labels))
+        for label in self.labels:
+            self.vocab.strings.add(label)
+        self.model.attrs["set_tags"](self.model, self.tags)
+        doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
+        if not doc_sample:
+            raise ValueError(f"{self.name}: initialize got no examples")
+        self.model.initialize(X=doc_sample)
+
+    # -- training -----------------------------------------------------------------------------
+    def gold_tag_ids(self, examples: Sequence[Example]) -> List[numpy.ndarray]:
+        """Gold BIO tag ids per predicted token (``-1`` where the annotation is missing)."""
+        index = {tag: i for i, tag in enumerate(self.tags)}
+        out = []
+        for i, eg in enumerate(examples):
+            ids = numpy.full((len(eg.predicted),), MISSING, dtype="int64")
+            for j, tag in enumerate(biluo_to_bio(eg.get_aligned_ner())):
+                if tag is None:
+                    continue
+                if tag not in index:
+                    doc_id = eg.reference.user_data.get("pmid", None)
+                    where = f"example {i}" + (f" (pmid {doc_id})" if doc_id is not None else "")
+                    raise ValueError(
+                        f"{self.name}: entity label {tag[2:]!r} in {where}, token {j} "
+                        f"({eg.predicted[j].text!r}) was not seen at initialize; known labels: "
+                        f"{list(self.labels)}. Initialise with data (or labels=) that include it."
+                    )
+                ids[j] = index[tag]
+            out.append(ids)
+        return out
+
+    def crf_loss(self, scores: List[Floats2d], gold: List[numpy.ndarray]) -> Tuple[float, List[Floats2d]]:
+        """Summed CRF NLL of ``gold`` tag ids and its gradient w.r.t. the emission ``scores``.
+
+        Accumulates the gradient of the CRF's own parameters (applied by ``finish_update``).
+        """
+        ops = self.model.ops
+        nll, backprop = self.crf.begin_update((scores, [ops.asarray(g, dtype="int64") for g in gold]))
+        loss = float(nll.sum())
+        if not numpy.isfinite(loss):
+            raise ValueError(f"{self.name}: the CRF loss is {loss}; training diverged")
+        return loss, backprop(ops.xp.ones((len(scores),), dtype="float32"))
+
+    def get_loss(self, examples: Iterable[Example], scores: List[Floats2d]) -> Tuple[float, List[Floats2d]]:
+        examples = list(examples)
+        validate_examples(examples, f"{type(self).__name__}.get_loss")
+        return self.crf_loss(scores, self.gold_tag_ids(examples))
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Callable] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """One gradient step on the CRF NLL of the examples' gold entities."""
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, f"{type(self).__name__}.update")
+        if not any(len(eg.predicted) for eg in examples):
+            return losses
+        gold = self.gold_tag_ids(examples)
+        set_dropout_rate(self.model, drop)
+        scores, backprop_scores = self.model.begin_update([eg.predicted for eg in examples])
+        loss, d_scores = self.crf_loss(scores, gold)
+        backprop_scores(d_scores)
+        if sgd not in (None, False):
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    # -- prediction ---------------------------------------------------------------------------
+    def decode(self, scores: List[Floats2d]) -> Tuple[List[numpy.ndarray], List[numpy.ndarray]]:
+        """Viterbi tag ids and token marginals ``(n_tokens, n_tags)`` per doc (numpy)."""
+        return crf_decode(self.crf, scores, self.decode_batch_tokens)
+
+    def predict(self, docs: Iterable[Doc]) -> Tuple[List[numpy.ndarray], List[numpy.ndarray]]:
+        docs = list(docs)
+        if not any(len(doc) for doc in docs):
+            n_tags = len(self.tags)
+            return [numpy.zeros((0,), "int64") for _ in docs], [numpy.zeros((0, n_tags), "float32") for _ in docs]
+        return self.decode(self.model.predict(docs))
+
+    def set_annotations(self, docs: Iterable[Doc], predictions: Tuple[List[numpy.ndarray], List[numpy.ndarray]]) -> None:
+        tags = self.tags
+        for doc, path, marginals in zip(docs, *predictions):
+            for key in [k for k in doc.user_data if _is_confidence_key(k)]:
+                del doc.user_data[key]
+            spans = tag_ids_to_spans(path, tags)
+            ents = [Span(doc, start, end, label=label) for start, end, label in spans]
+            doc.set_ents(ents, default="outside")
+            for ent, value in zip(ents, span_confidences(marginals, path, spans, self.confidence)):
+                ent._.set(CONFIDENCE_ATTR, value)
+
+
+def span_confidences(marginals: numpy.ndarray, path: numpy.ndarray, spans: Sequence, how: str = "mean") -> List[float]:
+    """Per span, the mean (or min) over its tokens of the marginal of the predicted tag."""
+    if not spans:
+        return []
+    chosen = marginals[numpy.arange(len(path)), path].astype("float64")
+    if how == "min":
+        return [float(chosen[start:end].min()) for start, end, _ in spans]
+    starts = numpy.asarray([s[0] for s in spans])
+    ends = numpy.asarray([s[1] for s in spans])
+    cumsum = numpy.concatenate([[0.0], numpy.cumsum(chosen)])
+    return ((cumsum[ends] - cumsum[starts]) / (ends - starts)).tolist()
+
+
+def _is_confidence_key(key: object) -> bool:
+    return isinstance(key, tuple) and len(key) == 4 and key[0] == "._." and key[1] == CONFIDENCE_ATTR

@@ -1,0 +1,1 @@
+"""spacy_bioner.weak"""

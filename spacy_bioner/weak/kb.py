@@ -1,0 +1,519 @@
+"""Knowledge bases for the accuracy set (CDWA): which chemicals and diseases belong to a PMID.
+
+Sources (METHOD.md section 1):
+
+- CTD chemical–disease pairs per PMID, either from ChemDisGene's relationship files
+  (``pmid<TAB>relation<TAB>id<TAB>id``; the order of the two ids is not reliable, so chemical and
+  disease are told apart by vocabulary) or from CTD's own ``CTD_chemicals_diseases.tsv.gz``;
+- the CTD disease vocabulary (MEDIC, ``CTD_diseases.tsv.gz``) and MeSH descriptors (names,
+  entry terms, tree tops), which type the ids;
+- MeSH indexing per PMID (a mapping that a caller fills, e.g. from E-utilities).
+
+Ids are normalised by :func:`normalise_id`: ``MESH:`` prefixes are stripped (``MESH:D001`` ->
+``D001``), other prefixes (``OMIM:``) are kept, supplementary ``C`` ids stay their own ids and
+``-``, ``-1`` and the empty string mean "no id". A composite id ``D1|D2`` matches when any part does.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Set, TextIO, Tuple, Union
+
+from ..corpus.document import CorpusFormatError, Mention
+
+PathLike = Union[str, Path]
+CHEMICAL = "Chemical"
+DISEASE = "Disease"
+NO_ID = frozenset({"", "-", "-1"})
+_ID_SPLIT = re.compile(r"[|;]")
+_SUPPLEMENTARY = re.compile(r"^C\d{6,}$")
+# MeSH tree tops that hold diseases in CTD's MEDIC: all of C, plus F03 (mental disorders).
+_DISEASE_TREE_EXTRA = ("F03",)
+
+
+def normalise_id(raw: str) -> str:
+    """One id in canonical form: ``MESH:`` stripped, whitespace trimmed; ``""`` for no id."""
+    value = raw.strip()
+    if value.upper().startswith("MESH:"):
+        value = value[5:].strip()
+    return "" if value in NO_ID else value
+
+
+def split_ids(ids: Union[str, Iterable[str]]) -> Tuple[str, ...]:
+    """The normalised parts of one id string or of several (``|`` and ``;`` separate parts)."""
+    raw = [ids] if isinstance(ids, str) else list(ids)
+    parts: List[str] = []
+    for value in raw:
+        for part in _ID_SPLIT.split(value):
+            norm = normalise_id(part)
+            if norm and norm not in parts:
+                parts.append(norm)
+    return tuple(parts)
+
+
+def is_supplementary(mesh_id: str) -> bool:
+    """Whether an id is a MeSH supplementary concept record (``C`` followed by 6+ digits)."""
+    return bool(_SUPPLEMENTARY.match(mesh_id))
+
+
+def open_text(path: PathLike) -> TextIO:
+    """Open a text file for reading, gunzipping it when its name ends with ``.gz``."""
+    path = Path(path)
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def data_lines(path: PathLike) -> Iterator[Tuple[int, List[str], str]]:
+    """``(line number, tab-separated fields, raw line)`` for every line that is not blank or ``#``."""
+    with open_text(path) as handle:
+        for lineno, line in enumerate(handle, start=1):
+            line = line.rstrip("\n\r")
+            if not line.strip() or line.startswith("#"):
+                continue
+            yield lineno, line.split("\t"), line
+
+
+# --------------------------------------------------------------------------------------------
+# Vocabularies
+
+
+@dataclass(frozen=True)
+class DiseaseEntry:
+    """One MEDIC disease: primary id, name, alternative ids, tree numbers and synonyms."""
+
+    id: str
+    name: str
+    alt_ids: Tuple[str, ...] = ()
+    tree_numbers: Tuple[str, ...] = ()
+    synonyms: Tuple[str, ...] = ()
+
+    @property
+    def names(self) -> Tuple[str, ...]:
+        return (self.name,) + self.synonyms
+
+
+class DiseaseVocabulary:
+    """CTD's disease vocabulary (MEDIC): ``DiseaseName, DiseaseID, AltDiseaseIDs, Definition,
+    ParentIDs, TreeNumbers, ParentTreeNumbers, Synonyms, SlimMappings`` with a ``#`` header."""
+
+    def __init__(self, entries: Iterable[DiseaseEntry] = ()) -> None:
+        self.entries: Dict[str, DiseaseEntry] = {}
+        self._primary: Dict[str, str] = {}
+        for entry in entries:
+            self.add(entry)
+
+    def add(self, entry: DiseaseEntry) -> None:
+        self.entries[entry.id] = entry
+        self._primary[entry.id] = entry.id
+        for alt in entry.alt_ids:
+            self._primary.setdefault(alt, entry.id)
+
+    @classmethod
+    def from_file(cls, path: PathLike) -> "DiseaseVocabulary":
+        vocab = cls()
+        for lineno, fields, _ in data_lines(path):
+            if len(fields) < 8:
+                raise CorpusFormatError(path, lineno, f"expected >= 8 tab-separated fields of "
+                                        f"CTD_diseases (name, id, alt ids, ...), got {len(fields)}")
+            name, raw_id = fields[0].strip(), fields[1]
+            disease_id = normalise_id(raw_id)
+            if not disease_id:
+                raise CorpusFormatError(path, lineno, f"disease {name!r} has no DiseaseID")
+            vocab.add(DiseaseEntry(
+                id=sys.intern(disease_id),
+                name=name,
+                alt_ids=split_ids(fields[2].split("|")),
+                tree_numbers=tuple(t for t in fields[5].split("|") if t),
+                synonyms=tuple(s for s in fields[7].split("|") if s.strip()),
+            ))
+        return vocab
+
+    def __contains__(self, disease_id: object) -> bool:
+        return isinstance(disease_id, str) and normalise_id(disease_id) in self._primary
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def canonical(self, disease_id: str) -> str:
+        """The primary id of a disease id or alternative id (the id itself when unknown)."""
+        norm = normalise_id(disease_id)
+        return self._primary.get(norm, norm)
+
+    def names(self) -> Iterator[Tuple[str, str]]:
+        """``(name or synonym, primary id)`` pairs."""
+        for entry in self.entries.values():
+            for name in entry.names:
+                yield name, entry.id
+
+
+@dataclass(frozen=True)
+class MeshDescriptor:
+    """A MeSH descriptor: UI, preferred name, entry terms and the tops of its tree numbers."""
+
+    ui: str
+    name: str
+    terms: Tuple[str, ...] = ()
+    tree_tops: Tuple[str, ...] = ()
+
+    @property
+    def is_chemical(self) -> bool:
+        return any(top.startswith("D") for top in self.tree_tops)
+
+    @property
+    def is_disease(self) -> bool:
+        return any(top.startswith("C") or top in _DISEASE_TREE_EXTRA for top in self.tree_tops)
+
+
+class MeshVocabulary:
+    """MeSH descriptors from a TSV with one row per entry term:
+    ``DescriptorUI, DescriptorName, TermName, tree_tops`` (tops ``|``-separated), header line."""
+
+    def __init__(self, descriptors: Iterable[MeshDescriptor] = ()) -> None:
+        self.descriptors: Dict[str, MeshDescriptor] = {d.ui: d for d in descriptors}
+
+    @classmethod
+    def from_file(cls, path: PathLike) -> "MeshVocabulary":
+        rows: Dict[str, Tuple[str, List[str], Tuple[str, ...]]] = {}
+        for lineno, fields, _ in data_lines(path):
+            if fields[0] == "DescriptorUI":
+                continue
+            if len(fields) < 4:
+                raise CorpusFormatError(path, lineno, "expected 4 tab-separated fields "
+                                        f"(DescriptorUI, DescriptorName, TermName, tree tops), "
+                                        f"got {len(fields)}")
+            ui = normalise_id(fields[0])
+            if not ui:
+                raise CorpusFormatError(path, lineno, "empty DescriptorUI")
+            if ui not in rows:
+                tops = tuple(t for t in fields[3].split("|") if t)
+                rows[ui] = (fields[1], [], tops)
+            rows[ui][1].append(fields[2])
+        return cls(MeshDescriptor(sys.intern(ui), name, tuple(terms), tops)
+                   for ui, (name, terms, tops) in rows.items())
+
+    def __contains__(self, ui: object) -> bool:
+        return isinstance(ui, str) and normalise_id(ui) in self.descriptors
+
+    def __len__(self) -> int:
+        return len(self.descriptors)
+
+    def get(self, ui: str) -> Optional[MeshDescriptor]:
+        return self.descriptors.get(normalise_id(ui))
+
+    def category(self, ui: str) -> Optional[str]:
+        """``Chemical`` for D-tree descriptors, ``Disease`` for C-tree/F03 ones, else ``None``
+        (also when a descriptor sits in both trees)."""
+        desc = self.get(ui)
+        if desc is None or desc.is_chemical == desc.is_disease:
+            return None
+        return CHEMICAL if desc.is_chemical else DISEASE
+
+
+def read_term_dictionary(path: PathLike) -> Iterator[Tuple[str, str]]:
+    """``(term, id)`` rows of a lower-cased term dictionary (``term<TAB>MeSH id``)."""
+    for lineno, fields, _ in data_lines(path):
+        if len(fields) != 2:
+            raise CorpusFormatError(path, lineno, f"expected 'term<TAB>id', got {len(fields)} fields")
+        term, term_id = fields[0].strip(), normalise_id(fields[1])
+        if term and term_id:
+            yield term, term_id
+
+
+# --------------------------------------------------------------------------------------------
+# MeSH indexing
+
+
+class MeshIndexing:
+    """MeSH descriptors (and supplementary concepts) indexed for each PMID.
+
+    File form: ``pmid<TAB>id[|id...]`` per line (several lines per PMID add up), ``#`` comments.
+    """
+
+    def __init__(self, mapping: Optional[Mapping[str, Iterable[str]]] = None) -> None:
+        self._ids: Dict[str, Set[str]] = {}
+        for pmid, ids in (mapping or {}).items():
+            self.add(pmid, ids)
+
+    def add(self, pmid: str, ids: Iterable[str]) -> None:
+        self._ids.setdefault(str(pmid).strip(), set()).update(split_ids(ids))
+
+    def get(self, pmid: str) -> Set[str]:
+        return self._ids.get(str(pmid), set())
+
+    def __contains__(self, pmid: object) -> bool:
+        return str(pmid) in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def items(self) -> Iterator[Tuple[str, Set[str]]]:
+        return iter(self._ids.items())
+
+    @classmethod
+    def from_file(cls, path: PathLike) -> "MeshIndexing":
+        index = cls()
+        for lineno, fields, _ in data_lines(path):
+            if len(fields) != 2 or not fields[0].strip():
+                raise CorpusFormatError(path, lineno, "expected 'pmid<TAB>id|id|...'")
+            index.add(fields[0], fields[1].split("|"))
+        return index
+
+    def to_file(self, path: PathLike) -> None:
+        with open(path, "w", encoding="utf-8") as out:
+            for pmid, ids in sorted(self._ids.items()):
+                out.write(f"{pmid}\t{'|'.join(sorted(ids))}\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Per-PMID entities
+
+
+@dataclass
+class PmidEntities:
+    """The ids the knowledge bases associate with one PMID; ``untyped`` match either type."""
+
+    chemicals: Set[str] = field(default_factory=set)
+    diseases: Set[str] = field(default_factory=set)
+    untyped: Set[str] = field(default_factory=set)
+
+    def ids_for(self, mention_type: str) -> Set[str]:
+        if mention_type == CHEMICAL:
+            return self.chemicals
+        if mention_type == DISEASE:
+            return self.diseases
+        return set()
+
+    def __len__(self) -> int:
+        return len(self.chemicals) + len(self.diseases) + len(self.untyped)
+
+
+@dataclass
+class KBLoadReport:
+    """What loading the pair files did: rows read, pairs kept, how the id order was decided."""
+
+    rows: int = 0
+    pairs: int = 0
+    skipped_relations: Counter = field(default_factory=Counter)
+    order: Counter = field(default_factory=Counter)  # as_given / swapped / ambiguous
+    indexing_ids: int = 0
+    files: List[str] = field(default_factory=list)
+
+    def to_dict(self) -> Dict[str, object]:
+        return {"files": list(self.files), "rows": self.rows, "pairs": self.pairs,
+                "skipped_relations": dict(self.skipped_relations), "order": dict(self.order),
+                "indexing_ids": self.indexing_ids}
+
+
+class KnowledgeBase:
+    """Chemical and disease ids per PMID from CTD pairs and MeSH indexing, typed by vocabulary.
+
+    A mention is *supported* when one of its normalised ids (or, for diseases, the MEDIC primary
+    id of one) is among the ids of its type for its PMID, or among the untyped ones.
+    """
+
+    def __init__(self, diseases: Optional[DiseaseVocabulary] = None,
+                 mesh: Optional[MeshVocabulary] = None) -> None:
+        self.diseases = diseases or DiseaseVocabulary()
+        self.mesh = mesh
+        self.pmids: Dict[str, PmidEntities] = {}
+        self.report = KBLoadReport()
+
+    # -- typing ids -------------------------------------------------------------------------
+    def role(self, entity_id: str) -> Optional[str]:
+        """``Disease``, ``Chemical`` or ``None`` (unknown) for a normalised id."""
+        if entity_id in self.diseases:
+            return DISEASE
+        if self.mesh is not None:
+            category = self.mesh.category(entity_id)
+            if category is not None:
+                return category
+        if is_supplementary(entity_id) or entity_id.startswith("CHEBI:"):
+            return CHEMICAL  # a supplementary record not in MEDIC is a chemical one
+        if entity_id.startswith(("OMIM:", "DO:")):
+            return DISEASE
+        return None
+
+    def _entities(self, pmid: str) -> PmidEntities:
+        entities = self.pmids.get(pmid)
+        if entities is None:
+            entities = self.pmids[sys.intern(pmid)] = PmidEntities()
+        return entities
+
+    def add_pair(self, pmid: str, first: str, second: str) -> str:
+        """Add one chemical–disease pair whose column order is unknown; returns the decision
+        (``as_given`` = first is the chemical, ``swapped``, ``ambiguous`` = both kept untyped)."""
+        a, b = normalise_id(first), normalise_id(second)
+        if not a or not b:
+            raise ValueError(f"PMID {pmid}: pair ({first!r}, {second!r}) lacks an id")
+        ra, rb = self.role(a), self.role(b)
+        entities = self._entities(pmid)
+        if (rb == DISEASE and ra != DISEASE) or (ra == CHEMICAL and rb != CHEMICAL):
+            chem, dis, decision = a, b, "as_given"
+        elif (ra == DISEASE and rb != DISEASE) or (rb == CHEMICAL and ra != CHEMICAL):
+            chem, dis, decision = b, a, "swapped"
+        else:
+            entities.untyped.update((sys.intern(a), sys.intern(b)))
+            self.report.order["ambiguous"] += 1
+            return "ambiguous"
+        entities.chemicals.add(sys.intern(chem))
+        entities.diseases.add(sys.intern(self.diseases.canonical(dis)))
+        self.report.order[decision] += 1
+        return decision
+
+    def add_indexing(self, pmid: str, ids: Iterable[str]) -> None:
+        """Add MeSH indexing terms of one article, typed by vocabulary where possible."""
+        entities = self._entities(str(pmid))
+        for entity_id in split_ids(ids):
+            role = self.role(entity_id)
+            target = {CHEMICAL: entities.chemicals, DISEASE: entities.diseases}.get(
+                role or "", entities.untyped)
+            target.add(sys.intern(self.diseases.canonical(entity_id) if role == DISEASE
+                                  else entity_id))
+            self.report.indexing_ids += 1
+
+    def add_mesh_indexing(self, indexing: MeshIndexing) -> None:
+        for pmid, ids in indexing.items():
+            self.add_indexing(pmid, ids)
+
+    # -- loading pair files -----------------------------------------------------------------
+    def load_pairs(self, path: PathLike, **kwargs: object) -> int:
+        """Load a pair file of either supported format (detected from its first lines)."""
+        fmt = detect_pair_format(path)
+        if fmt == "ctd":
+            return self.load_ctd_chemicals_diseases(path, **kwargs)  # type: ignore[arg-type]
+        return self.load_chemdisgene(path, **kwargs)  # type: ignore[arg-type]
+
+    def load_chemdisgene(self, path: PathLike,
+                         relations: Tuple[str, ...] = ("chem_disease",)) -> int:
+        """ChemDisGene relationship rows ``pmid, relation, id, id``; keeps rows whose relation
+        (``chem_disease:*``; the curated file's ``chem^disease:*`` is read the same) starts with one
+        of ``relations``. Returns the number of pairs added."""
+        self.report.files.append(str(path))
+        added = 0
+        for lineno, fields, _ in data_lines(path):
+            if len(fields) != 4:
+                raise CorpusFormatError(path, lineno, "expected 4 tab-separated fields "
+                                        f"(pmid, relation, id, id), got {len(fields)}")
+            pmid, relation = fields[0].strip(), fields[1].strip().replace("^", "_")
+            if not pmid.isdigit():
+                raise CorpusFormatError(path, lineno, f"PMID {pmid!r} is not a number")
+            self.report.rows += 1
+            kind = relation.split(":", 1)[0]
+            if kind not in relations:
+                self.report.skipped_relations[kind] += 1
+                continue
+            try:
+                self.add_pair(pmid, fields[2], fields[3])
+            except ValueError as err:
+                raise CorpusFormatError(path, lineno, str(err)) from None
+            added += 1
+        self.report.pairs += added
+        return added
+
+    def load_ctd_chemicals_diseases(self, path: PathLike, direct_only: bool = True) -> int:
+        """CTD's ``CTD_chemicals_diseases.tsv.gz`` (ChemicalName, ChemicalID, CasRN, DiseaseName,
+        DiseaseID, DirectEvidence, InferenceGeneSymbol, InferenceScore, OmimIDs, PubMedIDs).
+        ``direct_only`` keeps curated rows (non-empty DirectEvidence); inferred rows cite the
+        papers of the inference chain, not papers about the pair. OmimIDs join the disease ids."""
+        self.report.files.append(str(path))
+        added = 0
+        for lineno, fields, _ in data_lines(path):
+            if len(fields) < 10:
+                raise CorpusFormatError(path, lineno, "expected 10 tab-separated fields of "
+                                        f"CTD_chemicals_diseases, got {len(fields)}")
+            self.report.rows += 1
+            if direct_only and not fields[5].strip():
+                self.report.skipped_relations["inferred"] += 1
+                continue
+            chem, dis = normalise_id(fields[1]), normalise_id(fields[4])
+            if not chem or not dis:
+                raise CorpusFormatError(path, lineno, "row lacks a ChemicalID or DiseaseID")
+            omim = tuple(f"OMIM:{o.strip()}" for o in fields[8].split("|") if o.strip())
+            for pmid in (p.strip() for p in fields[9].split("|")):
+                if not pmid:
+                    continue
+                if not pmid.isdigit():
+                    raise CorpusFormatError(path, lineno, f"PubMedID {pmid!r} is not a number")
+                entities = self._entities(pmid)
+                entities.chemicals.add(sys.intern(chem))
+                entities.diseases.add(sys.intern(self.diseases.canonical(dis)))
+                entities.diseases.update(sys.intern(o) for o in omim)
+                self.report.order["typed_columns"] += 1
+                added += 1
+        self.report.pairs += added
+        return added
+
+    # -- queries -------------------------------------------------------------------------------
+    def entities(self, pmid: str) -> Optional[PmidEntities]:
+        return self.pmids.get(str(pmid))
+
+    def __contains__(self, pmid: object) -> bool:
+        return str(pmid) in self.pmids
+
+    def __len__(self) -> int:
+        return len(self.pmids)
+
+    def supports(self, pmid: str, mention: Mention) -> bool:
+        """Whether any normalised id of the mention is associated with the PMID for its type."""
+        entities = self.pmids.get(str(pmid))
+        if entities is None:
+            return False
+        typed = entities.ids_for(mention.type)
+        for part in split_ids(mention.ids):
+            if part in typed or part in entities.untyped:
+                return True
+            if mention.type == DISEASE and self.diseases.canonical(part) in typed:
+                return True
+        return False
+
+
+def detect_pair_format(path: PathLike) -> str:
+    """``ctd`` for CTD_chemicals_diseases (10 columns), ``chemdisgene`` for 4-column relation rows."""
+    header_fields = ""
+    with open_text(path) as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if line.startswith("#"):
+                if "ChemicalName" in line and "PubMedIDs" in line:
+                    header_fields = line
+                continue
+            if not line.strip():
+                continue
+            n = len(line.rstrip("\n\r").split("\t"))
+            if header_fields or n >= 10:
+                return "ctd"
+            if n == 4:
+                return "chemdisgene"
+            raise CorpusFormatError(path, lineno, f"neither ChemDisGene (4 fields) nor "
+                                    f"CTD_chemicals_diseases (10 fields) format: {n} fields")
+    raise CorpusFormatError(path, None, "no data lines")
+
+
+def load_knowledge_base(
+    pair_files: Iterable[PathLike],
+    disease_vocabulary: Optional[PathLike] = None,
+    mesh_descriptors: Optional[PathLike] = None,
+    mesh_indexing: Optional[Union[PathLike, MeshIndexing]] = None,
+    relations: Tuple[str, ...] = ("chem_disease",),
+    direct_only: bool = True,
+) -> KnowledgeBase:
+    """Build a :class:`KnowledgeBase` from files (pairs of either format, vocabularies, indexing)."""
+    diseases = DiseaseVocabulary.from_file(disease_vocabulary) if disease_vocabulary else None
+    mesh = MeshVocabulary.from_file(mesh_descriptors) if mesh_descriptors else None
+    kb = KnowledgeBase(diseases, mesh)
+    for path in pair_files:
+        if detect_pair_format(path) == "ctd":
+            kb.load_ctd_chemicals_diseases(path, direct_only=direct_only)
+        else:
+            kb.load_chemdisgene(path, relations=relations)
+    if mesh_indexing is not None:
+        index = (mesh_indexing if isinstance(mesh_indexing, MeshIndexing)
+                 else MeshIndexing.from_file(mesh_indexing))
+        kb.add_mesh_indexing(index)
+    return kb
