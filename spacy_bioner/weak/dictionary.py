@@ -70,7 +70,8 @@ substances syndrome syndromes disease diseases disorder disorders injury injurie
 illness infection sign signs symptom symptoms
 """.split())
 
-_ABBREVIATION = re.compile(r"\s?\(\s?([A-Za-z0-9][A-Za-z0-9\-+/,']{1,9})\s?\)")
+_ABBREVIATION = re.compile(r"(?<=\S) ?\( ?([A-Za-z0-9][A-Za-z0-9\-+/']{1,9}) ?\)")
+_WORD = re.compile(r"\S+")
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,33 @@ class StopList:
 
 def _is_abbreviation(term: str, max_length: int) -> bool:
     return len(term) <= max_length and term.isupper()
+
+
+def long_form_start(text: str, paren: int, abbr: str) -> Optional[int]:
+    """Start offset of the long form that ``abbr`` abbreviates, the abbreviation's "(" being at
+    ``paren`` (Schwartz & Hearst 2003: every letter or digit of the abbreviation, in order, in
+    at most ``min(len + 5, 2 * len)`` preceding words, the first one starting a word)."""
+    max_words = min(len(abbr) + 5, 2 * len(abbr))
+    base = max(0, paren - 40 * max_words)
+    starts = [m.start() for m in _WORD.finditer(text, base, paren)]
+    if not starts:
+        return None
+    window_start = starts[-max_words] if len(starts) >= max_words else starts[0]
+    long_text = text[window_start:paren].rstrip()
+    s_index, l_index = len(abbr) - 1, len(long_text) - 1
+    while s_index >= 0:
+        char = abbr[s_index].lower()
+        if not char.isalnum():
+            s_index -= 1
+            continue
+        while l_index >= 0 and (long_text[l_index].lower() != char or (
+                s_index == 0 and l_index > 0 and long_text[l_index - 1].isalnum())):
+            l_index -= 1
+        if l_index < 0:
+            return None
+        l_index -= 1
+        s_index -= 1
+    return window_start + long_text.rfind(" ", 0, l_index + 1) + 1
 
 
 def _word_boundary(text: str, start: int, end: int) -> bool:
@@ -299,20 +327,24 @@ class DictionaryLabeller:
 
     def _abbreviations(self, text: str, chosen: Dict[Tuple[int, int], Mention],
                        taken: bytearray) -> None:
-        """Abbreviations defined right after a match (``long form (ABBR)``, ABBR with an upper-case
-        letter and the long form's first letter) label every case-exact occurrence of ABBR in the
-        text like the long form, also where the dictionary matched ABBR itself differently."""
+        """Local abbreviations: for ``long form (ABBR)`` (the long form found as Schwartz & Hearst
+        2003 do), when the long form holds dictionary matches, every case-exact occurrence of ABBR
+        in the text gets the type and ids of the last of them (the head: "levodopa-induced
+        dyskinesia (LID)" is a Disease), also where the dictionary matched ABBR differently."""
         local: Dict[str, Mention] = {}
-        for mention in sorted(chosen.values(), key=lambda m: m.start):
-            found = _ABBREVIATION.match(text, mention.end)
-            if found is None:
-                continue
+        by_end = sorted(chosen.values(), key=lambda m: m.end)
+        for found in _ABBREVIATION.finditer(text):
             abbr = found.group(1)
-            if not any(c.isupper() for c in abbr) or abbr.lower() in self.stoplist.learned:
+            if abbr in local or not any(c.isupper() for c in abbr):
                 continue
-            if abbr[0].lower() != mention.text[0].lower() or abbr in local:
+            if abbr.lower() in self.stoplist.learned:
                 continue
-            local[abbr] = mention
+            long_start = long_form_start(text, found.start(), abbr)
+            if long_start is None:
+                continue
+            inside = [m for m in by_end if m.start >= long_start and m.end <= found.start()]
+            if inside:
+                local[abbr] = inside[-1]
         for abbr, source in local.items():
             for found in re.finditer(re.escape(abbr), text):
                 start, end = found.span()

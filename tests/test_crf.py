@@ -1,0 +1,324 @@
+"""LinearChainCRF and BIO tags versus brute-force enumeration; thinc CRF layer glue."""
+
+import itertools
+
+import numpy
+import pytest
+import torch
+
+from spacy_bioner.models.crf import (
+    NEG,
+    LinearChainCRF,
+    crf_decode,
+    crf_layer,
+    get_torch_module,
+    length_buckets,
+)
+from spacy_bioner.models.tags import (
+    allowed_transitions,
+    bio_tags,
+    biluo_to_bio,
+    spans_to_tag_ids,
+    tag_ids_to_spans,
+)
+
+TAGS = bio_tags(["Chemical", "Disease"])
+K = len(TAGS)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make_crf(seed: int = 0) -> LinearChainCRF:
+    torch.manual_seed(seed)
+    crf = LinearChainCRF.from_tags(TAGS).double()
+    with torch.no_grad():  # larger than the default init, so paths differ clearly
+        for p in crf.parameters():
+            p.normal_(0.0, 1.0)
+    return crf
+
+
+def batch(lengths, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    longest = max(max(lengths), 1)
+    emissions = torch.randn(len(lengths), longest, K, generator=gen, dtype=torch.float64) * 2
+    mask = torch.arange(longest)[None, :] < torch.tensor(lengths)[:, None]
+    return emissions, mask
+
+
+def enumerate_paths(crf, emissions_row, n):
+    """All (path, score) pairs of length n, scored with the CRF's effective scores."""
+    trans, start, end = crf.scores(torch.float64)
+    out = []
+    for path in itertools.product(range(K), repeat=n):
+        score = start[path[0]] + end[path[-1]]
+        score = score + sum(emissions_row[t, path[t]] for t in range(n))
+        score = score + sum(trans[path[t - 1], path[t]] for t in range(1, n))
+        out.append((path, float(score.detach())))
+    return out
+
+
+def logsumexp(values):
+    values = numpy.asarray(values, dtype="float64")
+    top = values.max()
+    return float(top + numpy.log(numpy.exp(values - top).sum()))
+
+
+def is_valid_bio(path, tags=TAGS):
+    trans, start, _ = allowed_transitions(tags)
+    return bool(start[path[0]]) and all(trans[a, b] for a, b in zip(path, path[1:]))
+
+
+# -- tags ---------------------------------------------------------------------------------------
+
+def test_bio_tags_order_and_errors():
+    assert TAGS == ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"]
+    with pytest.raises(ValueError, match="Duplicate"):
+        bio_tags(["A", "A"])
+    with pytest.raises(ValueError, match="Invalid"):
+        bio_tags(["O"])
+
+
+def test_allowed_transitions():
+    trans, start, end = allowed_transitions(TAGS)
+    idx = {t: i for i, t in enumerate(TAGS)}
+    assert not trans[idx["O"], idx["I-Chemical"]]
+    assert not trans[idx["B-Disease"], idx["I-Chemical"]]
+    assert not trans[idx["I-Disease"], idx["I-Chemical"]]
+    assert trans[idx["B-Chemical"], idx["I-Chemical"]] and trans[idx["I-Chemical"], idx["I-Chemical"]]
+    assert trans[idx["I-Chemical"], idx["B-Disease"]] and trans[idx["O"], idx["B-Disease"]]
+    assert not start[idx["I-Chemical"]] and not start[idx["I-Disease"]] and start[idx["O"]]
+    assert end.all()
+    assert trans.sum() == K * K - 6
+
+
+def test_spans_tags_roundtrip():
+    spans = [(0, 1, "Chemical"), (2, 5, "Disease"), (5, 6, "Chemical")]
+    ids = spans_to_tag_ids(7, spans, TAGS)
+    assert [TAGS[i] for i in ids] == ["B-Chemical", "O", "B-Disease", "I-Disease", "I-Disease", "B-Chemical", "O"]
+    assert tag_ids_to_spans(ids, TAGS) == spans
+    assert tag_ids_to_spans([], TAGS) == []
+    # an I-X that cannot continue a span starts one; -1 (missing) breaks spans
+    assert tag_ids_to_spans([0, 2, 2, 4, -1, 2], TAGS) == [(1, 3, "Chemical"), (3, 4, "Disease"), (5, 6, "Chemical")]
+    with pytest.raises(ValueError, match="overlaps"):
+        spans_to_tag_ids(4, [(0, 2, "Chemical"), (1, 3, "Disease")], TAGS)
+    with pytest.raises(ValueError, match="Unknown entity label 'Gene'"):
+        spans_to_tag_ids(4, [(0, 2, "Gene")], TAGS)
+
+
+def test_biluo_to_bio():
+    assert biluo_to_bio(["U-A", "B-B", "I-B", "L-B", "O", None, "-"]) == ["B-A", "B-B", "I-B", "I-B", "O", None, None]
+    with pytest.raises(ValueError):
+        biluo_to_bio(["X-A"])
+
+
+# -- the CRF against brute force -----------------------------------------------------------------
+
+LENGTH_SETS = [[1], [2, 1], [3, 0, 2], [5, 4, 1, 3], [4, 4]]
+
+
+@pytest.mark.parametrize("lengths", LENGTH_SETS)
+def test_log_partition_viterbi_marginals_brute_force(lengths):
+    crf = make_crf(len(lengths))
+    emissions, mask = batch(lengths, seed=sum(lengths))
+    log_z = crf.log_partition(emissions, mask)
+    paths, best = crf.decode(emissions, mask)
+    marg = crf.marginals(emissions, mask)
+    for b, n in enumerate(lengths):
+        assert (paths[b, n:] == -1).all()
+        assert torch.all(marg[b, n:] == 0)
+        if n == 0:
+            assert log_z[b].item() == 0.0 and best[b].item() == 0.0
+            continue
+        scored = enumerate_paths(crf, emissions[b], n)
+        scores = [s for _, s in scored]
+        assert log_z[b].item() == pytest.approx(logsumexp(scores), abs=1e-9)
+        best_path, best_score = max(scored, key=lambda x: x[1])
+        assert paths[b, :n].tolist() == list(best_path)
+        assert best[b].item() == pytest.approx(best_score, abs=1e-9)
+        expected = numpy.zeros((n, K))
+        total = logsumexp(scores)
+        for path, score in scored:
+            expected[numpy.arange(n), list(path)] += numpy.exp(score - total)
+        numpy.testing.assert_allclose(marg[b, :n].numpy(), expected, atol=1e-9)
+
+
+@pytest.mark.parametrize("lengths", LENGTH_SETS)
+def test_nll_partial_labels_brute_force(lengths):
+    crf = make_crf(7)
+    emissions, mask = batch(lengths, seed=3)
+    gen = numpy.random.RandomState(len(lengths))
+    # gold = a valid path (Viterbi of other scores) with random tokens unknown (-1)
+    other, _ = batch(lengths, seed=99)
+    full, _ = crf.decode(other, mask)
+    tags = full.masked_fill(torch.as_tensor(gen.rand(*mask.shape) < 0.4), -1)
+    nll = crf.nll(emissions, tags, mask)
+    assert torch.allclose(crf.nll(emissions, full, mask), crf.log_partition(emissions, mask) - crf.path_score(emissions, full, mask))
+    for b, n in enumerate(lengths):
+        if n == 0:
+            assert nll[b].item() == 0.0
+            continue
+        scored = enumerate_paths(crf, emissions[b], n)
+        known = tags[b, :n].tolist()
+        agree = [s for p, s in scored if all(k < 0 or k == y for k, y in zip(known, p))]
+        expected = logsumexp([s for _, s in scored]) - logsumexp(agree)
+        assert nll[b].item() == pytest.approx(expected, abs=1e-6)
+        assert crf.log_likelihood(emissions, tags, mask)[b].item() == pytest.approx(-expected, abs=1e-6)
+    # an impossible gold path (starts inside an entity) costs about -NEG
+    bad = torch.full(mask.shape, -1).masked_fill(mask, 0)
+    bad[:, 0] = 2
+    assert torch.all(crf.nll(emissions, bad, mask)[mask[:, 0]] > -0.5 * NEG)
+
+
+def test_gradcheck_float64():
+    crf = make_crf(3)
+    emissions, mask = batch([4, 2, 3], seed=5)
+    emissions.requires_grad_(True)
+    tags = torch.tensor([[1, 2, 0, -1], [3, 4, -1, -1], [0, -1, 3, 0]])
+    assert torch.autograd.gradcheck(lambda e: crf.nll(e, tags, mask), (emissions,))
+    assert torch.autograd.gradcheck(lambda e: crf.log_partition(e, mask), (emissions,))
+    params = tuple(p.detach().clone().requires_grad_(True) for p in (crf.transitions, crf.start, crf.end))
+    assert torch.autograd.gradcheck(
+        lambda t, s, e: torch.func.functional_call(
+            crf, {"transitions": t, "start": s, "end": e}, (emissions.detach(), tags, mask)
+        ),
+        params,
+    )
+    # forbidden moves get no gradient
+    crf.zero_grad()
+    crf.nll(emissions.detach(), tags, mask).sum().backward()
+    assert torch.all(crf.transitions.grad[~crf.allowed] == 0)
+    assert torch.all(crf.start.grad[~crf.allowed_start] == 0)
+
+
+def test_viterbi_never_uses_forbidden_transitions():
+    torch.manual_seed(11)
+    crf = LinearChainCRF.from_tags(bio_tags(["A", "B", "C"]))
+    n_tags = crf.num_tags
+    emissions = torch.randn(64, 30, n_tags) * 5
+    emissions[..., 2::2] += 6.0  # make I-tags locally attractive
+    lengths = torch.randint(0, 31, (64,))
+    mask = torch.arange(30)[None, :] < lengths[:, None]
+    paths, _ = crf.decode(emissions, mask)
+    tags = bio_tags(["A", "B", "C"])
+    for b in range(64):
+        n = int(lengths[b])
+        if n:
+            assert is_valid_bio(paths[b, :n].tolist(), tags)
+    assert (paths[~mask] == -1).all()
+
+
+def test_fp32_under_autocast_and_long_sequence():
+    crf = LinearChainCRF.from_tags(TAGS)
+    emissions = torch.randn(2, 3000, K)
+    mask = torch.ones(2, 3000, dtype=torch.bool)
+    mask[1, 1000:] = False
+    expected = crf.log_partition(emissions, mask)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = crf.log_partition(emissions.bfloat16(), mask)
+        paths, _ = crf.decode(emissions, mask)
+    assert got.dtype == torch.float32
+    assert torch.allclose(got, expected, rtol=1e-2)
+    assert is_valid_bio(paths[0].tolist()) and is_valid_bio(paths[1, :1000].tolist())
+    # the second sequence decodes the same alone as in the padded batch
+    alone, _ = crf.decode(emissions[1:, :1000], mask[1:, :1000])
+    assert torch.equal(alone[0], paths[1, :1000])
+
+
+def test_empty_batch_shapes():
+    crf = LinearChainCRF.from_tags(TAGS)
+    emissions = torch.zeros(3, 0, K)
+    mask = torch.zeros(3, 0, dtype=torch.bool)
+    assert crf.log_partition(emissions, mask).tolist() == [0.0, 0.0, 0.0]
+    paths, best = crf.decode(emissions, mask)
+    assert paths.shape == (3, 0) and best.tolist() == [0.0, 0.0, 0.0]
+    assert crf.marginals(emissions, mask).shape == (3, 0, K)
+    with pytest.raises(ValueError, match="emissions have 4 tags"):
+        crf.log_partition(torch.zeros(1, 2, 4), torch.ones(1, 2, dtype=torch.bool))
+
+
+def test_forbidden_score_constant():
+    crf = LinearChainCRF.from_tags(TAGS)
+    trans, start, _ = crf.scores(torch.float32)
+    assert torch.all(trans[~crf.allowed] == NEG) and torch.all(start[~crf.allowed_start] == NEG)
+    assert "allowed" not in crf.state_dict()  # constant, rebuilt from the tags
+
+
+# -- thinc layer ------------------------------------------------------------------------------
+
+def initialised_crf_layer():
+    layer = crf_layer()
+    layer.attrs["tags"] = TAGS
+    layer.initialize()
+    return layer
+
+
+def test_crf_layer_forward_backprop_matches_torch():
+    layer = initialised_crf_layer()
+    module = get_torch_module(layer)
+    rng = numpy.random.RandomState(0)
+    emissions = [rng.randn(n, K).astype("float32") for n in (3, 0, 5)]
+    gold = [numpy.array([1, 2, 0]), numpy.zeros((0,), "int64"), numpy.array([0, 3, -1, 4, 0])]
+    nll, backprop = layer.begin_update((emissions, gold))
+    d_emissions = backprop(numpy.ones((3,), dtype="float32"))
+    assert [d.shape for d in d_emissions] == [(3, K), (0, K), (5, K)]
+    for e, g, value, d in zip(emissions, gold, nll, d_emissions):
+        e_t = torch.tensor(e[None], requires_grad=True)
+        mask = torch.ones(1, len(e), dtype=torch.bool)
+        ref = module.nll(e_t, torch.tensor(g[None]), mask)
+        assert value == pytest.approx(ref.item(), abs=1e-4)
+        if len(e):
+            ref.sum().backward()
+            numpy.testing.assert_allclose(d, e_t.grad[0].numpy(), atol=1e-5)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
+    # gradient of the NLL w.r.t. emissions = marginals - gold one-hot
+    paths, margs = crf_decode(layer, emissions)
+    numpy.testing.assert_allclose(d_emissions[0], margs[0] - numpy.eye(K)[gold[0]], atol=1e-5)
+    assert paths[1].shape == (0,) and margs[1].shape == (0, K)
+
+
+def test_crf_layer_serialization_and_uninitialised_error():
+    layer = initialised_crf_layer()
+    with torch.no_grad():
+        get_torch_module(layer).transitions.add_(1.5)
+    data = layer.to_bytes()
+    fresh = crf_layer()
+    with pytest.raises(ValueError, match="not initialised"):
+        crf_decode(fresh, [numpy.zeros((2, K), "float32")])
+    fresh.from_bytes(data)
+    assert fresh.attrs["tags"] == TAGS
+    assert torch.equal(get_torch_module(fresh).transitions, get_torch_module(layer).transitions)
+    assert torch.equal(get_torch_module(fresh).allowed, get_torch_module(layer).allowed)
+    # an uninitialised layer round-trips as uninitialised
+    empty = crf_layer().from_bytes(crf_layer().to_bytes())
+    assert empty.shims[0]._model is None
+    with pytest.raises(ValueError, match="needs its tags"):
+        crf_layer().initialize()
+
+
+def test_crf_decode_buckets_match_single_docs():
+    layer = initialised_crf_layer()
+    rng = numpy.random.RandomState(2)
+    emissions = [rng.randn(n, K).astype("float32") * 3 for n in (7, 1, 0, 40, 12, 3)]
+    paths, margs = crf_decode(layer, emissions, max_tokens=50)
+    for e, p, m in zip(emissions, paths, margs):
+        p1, m1 = crf_decode(layer, [e])
+        assert numpy.array_equal(p, p1[0])
+        numpy.testing.assert_allclose(m, m1[0], atol=1e-5)
+        if len(e):
+            assert is_valid_bio(p.tolist())
+            numpy.testing.assert_allclose(m.sum(1), 1.0, atol=1e-5)
+
+
+def test_length_buckets():
+    lengths = [5, 100, 0, 7, 60, 1]
+    groups = list(length_buckets(lengths, max_tokens=64))
+    assert sorted(i for g in groups for i in g) == list(range(6))
+    for g in groups:
+        assert len(g) == 1 or len(g) * max(lengths[i] for i in g) <= 64
+    assert groups[0] == [1]  # longer than the budget: alone

@@ -1,0 +1,323 @@
+"""The ``bioner_crf`` pipe with the BiLSTM-CRF architecture: training, IO, batching, CLI."""
+
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy
+import pytest
+import spacy
+import torch
+from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+
+from spacy_bioner.models.bilstm_crf import _windows
+from spacy_bioner.models.crf import get_torch_module
+from spacy_bioner.models.tags import allowed_transitions
+from spacy_bioner.pipeline.crf_ner import CRFEntityRecognizer
+
+TRAIN_DATA = [
+    ("Cisplatin induced nephrotoxicity in rats treated with lithium .",
+     [(0, 9, "Chemical"), (18, 32, "Disease"), (54, 61, "Chemical")]),
+    ("Naloxone reverses the hypotension caused by clonidine .",
+     [(0, 8, "Chemical"), (22, 33, "Disease"), (44, 53, "Chemical")]),
+    ("Acute renal failure after high dose methotrexate ; no ß-blocker involved .",
+     [(0, 19, "Disease"), (36, 48, "Chemical"), (55, 64, "Chemical")]),
+]  # fmt: skip
+SMALL_MODEL = {"hidden_width": 32, "tanh_width": 32, "embed_rows": 2000}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make_examples(nlp, data=TRAIN_DATA):
+    return [Example.from_dict(nlp.make_doc(text), {"entities": ents}) for text, ents in data]
+
+
+def ents_of(doc):
+    return [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+
+
+def train(nlp, examples, max_steps=150):
+    optimizer = nlp.initialize(lambda: examples)
+    for step in range(max_steps):
+        nlp.update(examples, sgd=optimizer)
+        if step % 10 == 9 and all(ents_of(nlp(eg.text)) == ents_of(eg.reference) for eg in examples):
+            return step + 1
+    return max_steps
+
+
+@pytest.fixture(scope="module")
+def trained():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bioner_crf")
+    steps = train(nlp, make_examples(nlp))
+    return nlp, steps
+
+
+def test_overfitting_IO(trained, tmp_path):
+    nlp, steps = trained
+    assert steps < 150, "did not learn the training docs"
+    ner = nlp.get_pipe("bioner_crf")
+    assert isinstance(ner, CRFEntityRecognizer)
+    assert ner.labels == ("Chemical", "Disease")
+    texts = [text for text, _ in TRAIN_DATA]
+    before = [nlp(t) for t in texts]
+    for doc, (_, gold) in zip(before, TRAIN_DATA):
+        assert ents_of(doc) == [(s, e, label) for s, e, label in gold]
+        for ent in doc.ents:
+            assert 0.5 < ent._.confidence <= 1.0 + 1e-6
+    nlp.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    assert loaded.get_pipe("bioner_crf").labels == ner.labels
+    for doc, text in zip(before, texts):
+        again = loaded(text)
+        assert ents_of(again) == ents_of(doc)
+        for a, b in zip(doc.ents, again.ents):
+            assert a._.confidence == pytest.approx(b._.confidence, abs=1e-6)
+    # bytes round trip too
+    ner2 = spacy.blank("en").add_pipe("bioner_crf")
+    ner2.from_bytes(ner.to_bytes())
+    assert ents_of(ner2(nlp.make_doc(texts[0]))) == ents_of(before[0])
+
+
+def test_pipe_equals_call_and_edge_docs(trained):
+    nlp, _ = trained
+    texts = [t for t, _ in TRAIN_DATA] + ["", "Cisplatin", "Ünïcödé αβ-γ lithium — naloxone 5 µM", " ", "\n\n"]
+    single = [nlp(t) for t in texts]
+    batched = list(nlp.pipe(texts, batch_size=4))
+    for a, b in zip(single, batched):
+        assert ents_of(a) == ents_of(b)
+        for x, y in zip(a.ents, b.ents):
+            assert x._.confidence == pytest.approx(y._.confidence, abs=1e-5)
+    assert ents_of(single[4]) == [] and len(single[4]) == 0
+    assert len(single[5]) == 1
+    empty_batch = list(nlp.pipe(["", ""]))
+    assert all(len(d.ents) == 0 for d in empty_batch)
+
+
+def test_confidence_survives_docbin_and_is_reset(trained):
+    nlp, _ = trained
+    doc = nlp(TRAIN_DATA[0][0])
+    confidences = [e._.confidence for e in doc.ents]
+    assert all(c is not None for c in confidences)
+    data = DocBin(store_user_data=True, docs=[doc]).to_bytes()
+    restored = list(DocBin().from_bytes(data).get_docs(nlp.vocab))[0]
+    assert [e._.confidence for e in restored.ents] == confidences
+    # re-annotating drops confidences of entities that are gone
+    doc.user_data[("._.", "confidence", 1000, 1001)] = 0.3
+    nlp.get_pipe("bioner_crf")(doc)
+    assert ("._.", "confidence", 1000, 1001) not in doc.user_data
+
+
+def test_min_confidence_option(trained):
+    nlp, _ = trained
+    ner = nlp.get_pipe("bioner_crf")
+    doc = nlp.make_doc(TRAIN_DATA[2][0])
+    paths, margs = ner.predict([doc])
+    ner.confidence = "min"
+    try:
+        ner.set_annotations([doc], (paths, margs))
+    finally:
+        ner.confidence = "mean"
+    ent = doc.ents[0]  # "Acute renal failure": three tokens
+    chosen = margs[0][numpy.arange(len(doc)), paths[0]]
+    assert ent._.confidence == pytest.approx(float(chosen[ent.start : ent.end].min()))
+    with pytest.raises(ValueError, match="confidence"):
+        CRFEntityRecognizer(nlp.vocab, ner.model, confidence="max")
+
+
+def test_long_document_is_windowed(trained):
+    nlp, _ = trained
+    words = (TRAIN_DATA[0][0] + " ").split() * 10_000  # 100,000 tokens
+    doc = Doc(nlp.vocab, words=words)
+    assert len(doc) == 100_000
+    doc = nlp(doc)
+    starts = [e.start % 10 for e in doc.ents]
+    assert len(doc.ents) >= 20_000 and set(starts) <= {0, 2, 8}
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 4 * 1024 * 1024  # KiB: < 4 GiB
+
+
+def test_windows_cover_every_token_once():
+    lengths = [0, 5, 2500, 1000, 1001]
+    windows, win_lengths, core = _windows(lengths, size=1000, overlap=100)
+    total = sum(lengths)
+    assert windows.shape[1] == 1000 and (win_lengths <= 1000).all()
+    flat = windows.reshape(-1)
+    assert numpy.array_equal(flat[core], numpy.arange(total))  # each token read from one window
+    win_of = core // windows.shape[1]
+    pos = core % windows.shape[1]
+    offset = 5
+    for i in range(offset + 100, offset + 2400):  # inside the long doc: >= 100 tokens of context
+        assert pos[i] >= 100 and win_lengths[win_of[i]] - pos[i] > 100
+    assert len(set(win_of[5 + 2500 : 5 + 2500 + 1000])) == 1  # a 1000-token doc is one window
+
+
+def test_unseen_label_error_and_add_label(trained):
+    nlp, _ = trained
+    ner = nlp.get_pipe("bioner_crf")
+    bad = make_examples(nlp, [("BRCA1 mutations cause cancer .", [(0, 5, "Gene"), (22, 28, "Disease")])])
+    with pytest.raises(ValueError, match="'Gene'.*not seen at initialize"):
+        nlp.update(bad)
+    with pytest.raises(ValueError, match="cannot add label 'Gene'"):
+        ner.add_label("Gene")
+    assert ner.add_label("Chemical") == 0
+
+
+def test_partial_annotation_and_initialize_labels():
+    nlp = spacy.blank("en")
+    ner = nlp.add_pipe("bioner_crf", config={"model": SMALL_MODEL})
+    doc = nlp.make_doc("Cisplatin causes nephrotoxicity .")
+    ref = nlp.make_doc("Cisplatin causes nephrotoxicity .")
+    ref.set_ents([spacy.tokens.Span(ref, 0, 1, "Chemical")], missing=[ref[2:4]], default="outside")
+    example = Example(doc, ref)
+    ner.initialize(lambda: [example], nlp=nlp, labels=["Disease", "Chemical"])
+    assert ner.labels == ("Chemical", "Disease")
+    gold = ner.gold_tag_ids([example])[0]
+    assert gold.tolist() == [1, 0, -1, -1]
+    losses = ner.update([example], sgd=nlp.create_optimizer())
+    assert numpy.isfinite(losses["bioner_crf"]) and losses["bioner_crf"] > 0
+    with pytest.raises(ValueError, match="no entity labels"):
+        spacy.blank("en").add_pipe("bioner_crf").initialize(lambda: [Example(doc, nlp.make_doc("x"))])
+
+
+def _nlp_with_vectors(finetune: bool):
+    nlp = spacy.blank("en")
+    rng = numpy.random.RandomState(0)
+    for word in ["cisplatin", "induced", "nephrotoxicity", "in", "rats", "lithium", "naloxone", "."]:
+        nlp.vocab.set_vector(word, rng.randn(20).astype("float32"))
+    nlp.add_pipe("bioner_crf", config={"model": {**SMALL_MODEL, "finetune_vectors": finetune}})
+    return nlp
+
+
+@pytest.mark.parametrize("finetune", [True, False])
+def test_vectors_modes_roundtrip(finetune, tmp_path):
+    nlp = _nlp_with_vectors(finetune)
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    module = get_torch_module(nlp.get_pipe("bioner_crf").model.get_ref("emitter"))
+    assert module.word_mode == ("vectors" if finetune else "frozen")
+    if finetune:
+        table = torch.as_tensor(nlp.vocab.vectors.data)
+        assert module.words.weight.shape == (len(table) + 1, 20)
+        assert torch.equal(module.words.weight[:-1], table)
+    else:
+        assert module.words is None
+    for _ in range(3):
+        nlp.update(examples, sgd=optimizer)
+    if finetune:
+        assert not torch.equal(module.words.weight[:-1], torch.as_tensor(nlp.vocab.vectors.data))
+    nlp.to_disk(tmp_path)
+    loaded = spacy.load(tmp_path)
+    for text, _ in TRAIN_DATA:
+        a, b = nlp(text), loaded(text)
+        assert ents_of(a) == ents_of(b)
+        emissions_a = nlp.get_pipe("bioner_crf").model.predict([a])[0]
+        emissions_b = loaded.get_pipe("bioner_crf").model.predict([b])[0]
+        numpy.testing.assert_allclose(emissions_a, emissions_b, atol=1e-5)
+
+
+def test_hash_mode_without_vectors_and_dropout_reaches_torch():
+    nlp = spacy.blank("en")
+    ner = nlp.add_pipe("bioner_crf", config={"model": {**SMALL_MODEL, "dropout": 0.5}})
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    module = get_torch_module(ner.model.get_ref("emitter"))
+    assert module.word_mode == "hash" and module.words.weight.shape == (2000, 100)
+    assert module.drop.p == 0.5
+    docs = [eg.predicted for eg in examples]
+    train_a, _ = ner.model.begin_update(docs)
+    train_b, _ = ner.model.begin_update(docs)
+    assert not numpy.allclose(train_a[0], train_b[0])  # dropout active in training
+    pred_a, pred_b = ner.model.predict(docs), ner.model.predict(docs)
+    numpy.testing.assert_array_equal(pred_a[0], pred_b[0])  # and off at inference
+    assert module.training  # the shim restores train mode after predict
+
+
+def test_viterbi_output_respects_bio(trained):
+    nlp, _ = trained
+    ner = nlp.get_pipe("bioner_crf")
+    trans, start, _ = allowed_transitions(ner.tags)
+    docs = [nlp.make_doc("renal failure renal failure lithium naloxone hypotension " * 30)]
+    paths, margs = ner.predict(docs)
+    path = paths[0]
+    assert start[path[0]] and all(trans[a, b] for a, b in zip(path, path[1:]))
+    numpy.testing.assert_allclose(margs[0].sum(1), 1.0, atol=1e-5)
+
+
+CLI_CONFIG = """
+[paths]
+train = null
+dev = null
+
+[system]
+gpu_allocator = "pytorch"
+seed = 0
+
+[nlp]
+lang = "en"
+pipeline = ["bioner_crf"]
+batch_size = 16
+
+[components]
+
+[components.bioner_crf]
+factory = "bioner_crf"
+
+[components.bioner_crf.model]
+@architectures = "spacy_bioner.BiLSTMCRF.v1"
+hidden_width = 16
+tanh_width = 16
+embed_rows = 1000
+
+[corpora]
+
+[corpora.train]
+@readers = "spacy.Corpus.v1"
+path = ${paths.train}
+
+[corpora.dev]
+@readers = "spacy.Corpus.v1"
+path = ${paths.dev}
+
+[training]
+max_steps = 2
+eval_frequency = 1
+
+[training.batcher]
+@batchers = "spacy.batch_by_sequence.v1"
+size = 2
+
+[initialize]
+"""
+
+
+def test_spacy_train_evaluate_package_cli(tmp_path):
+    nlp = spacy.blank("en")
+    docs = [eg.reference for eg in make_examples(nlp)]
+    DocBin(docs=docs).to_disk(tmp_path / "train.spacy")
+    (tmp_path / "config.cfg").write_text(CLI_CONFIG, encoding="utf8")
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "spacy", *args], capture_output=True, text=True, timeout=300
+    )
+    train = run("train", str(tmp_path / "config.cfg"), "--output", str(tmp_path / "out"),
+                "--paths.train", str(tmp_path / "train.spacy"), "--paths.dev", str(tmp_path / "train.spacy"))  # fmt: skip
+    assert train.returncode == 0, train.stderr[-3000:]
+    model_dir = tmp_path / "out" / "model-last"
+    metrics = tmp_path / "metrics.json"
+    evaluate = run("evaluate", str(model_dir), str(tmp_path / "train.spacy"), "--output", str(metrics))
+    assert evaluate.returncode == 0, evaluate.stderr[-3000:]
+    scores = json.loads(metrics.read_text())
+    assert {"ents_p", "ents_r", "ents_f"} <= set(scores)
+    package = run("package", str(model_dir), str(tmp_path / "pkg"), "--name", "crf_test", "--version", "0.0.1", "--build", "none")
+    assert package.returncode == 0, package.stderr[-3000:]
+    meta = json.loads(next(Path(tmp_path / "pkg").glob("*/meta.json")).read_text())
+    assert any(req.startswith("spacy_bioner") or req.startswith("spacy-bioner") for req in meta["requirements"])
+    assert spacy.load(model_dir).pipe_names == ["bioner_crf"]
