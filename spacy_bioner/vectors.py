@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 def pmids_of(paths: Iterable[Path]) -> Set[str]:
     """Every PMID in the given PubTator files."""
-    return {doc.pmid for path in paths for doc in read_pubtator(path)}
+    return {doc.pmid for path in paths for doc in read_pubtator(path, text_only=True)}
 
 
 def iter_texts(paths: Sequence[Path], exclude: Set[str], stats: Optional[dict] = None) -> Iterator[str]:
@@ -27,7 +27,7 @@ def iter_texts(paths: Sequence[Path], exclude: Set[str], stats: Optional[dict] =
     seen: Set[str] = set()
     for path in paths:
         doc: Document
-        for doc in read_pubtator(path):
+        for doc in read_pubtator(path, text_only=True):
             if doc.pmid in exclude:
                 if stats is not None:
                     stats["excluded"] = stats.get("excluded", 0) + 1

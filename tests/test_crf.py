@@ -222,12 +222,26 @@ def test_fp32_under_autocast_and_long_sequence():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = crf.log_partition(emissions.bfloat16(), mask)
         paths, _ = crf.decode(emissions, mask)
-    assert got.dtype == torch.float32
+    assert got.dtype == torch.float64  # log Z is accumulated in float64
     assert torch.allclose(got, expected, rtol=1e-2)
+    assert crf.nll(emissions, paths, mask).dtype == torch.float32
     assert is_valid_bio(paths[0].tolist()) and is_valid_bio(paths[1, :1000].tolist())
     # the second sequence decodes the same alone as in the padded batch
     alone, _ = crf.decode(emissions[1:, :1000], mask[1:, :1000])
     assert torch.equal(alone[0], paths[1, :1000])
+
+
+def test_long_sequence_precision():
+    """Marginals of a 100,000-step sequence in float32 match float64 (shifted tree products)."""
+    torch.manual_seed(5)
+    crf = LinearChainCRF.from_tags(TAGS)
+    emissions = torch.randn(1, 100_000, K) * 4
+    mask = torch.ones(1, 100_000, dtype=torch.bool)
+    marg32 = crf.marginals(emissions, mask)
+    marg64 = crf.double().marginals(emissions.double(), mask)
+    assert (marg32.sum(-1) - 1).abs().max() < 1e-5
+    assert (marg32.double() - marg64).abs().max() < 1e-4
+    assert torch.equal(crf.decode(emissions.double(), mask)[0], crf.float().decode(emissions, mask)[0])
 
 
 def test_empty_batch_shapes():

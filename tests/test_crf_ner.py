@@ -24,7 +24,7 @@ TRAIN_DATA = [
     ("Naloxone reverses the hypotension caused by clonidine .",
      [(0, 8, "Chemical"), (22, 33, "Disease"), (44, 53, "Chemical")]),
     ("Acute renal failure after high dose methotrexate ; no ß-blocker involved .",
-     [(0, 19, "Disease"), (36, 48, "Chemical"), (55, 64, "Chemical")]),
+     [(0, 19, "Disease"), (36, 48, "Chemical"), (54, 63, "Chemical")]),
 ]  # fmt: skip
 SMALL_MODEL = {"hidden_width": 32, "tanh_width": 32, "embed_rows": 2000}
 
@@ -97,8 +97,8 @@ def test_pipe_equals_call_and_edge_docs(trained):
         assert ents_of(a) == ents_of(b)
         for x, y in zip(a.ents, b.ents):
             assert x._.confidence == pytest.approx(y._.confidence, abs=1e-5)
-    assert ents_of(single[4]) == [] and len(single[4]) == 0
-    assert len(single[5]) == 1
+    assert ents_of(single[3]) == [] and len(single[3]) == 0
+    assert len(single[4]) == 1
     empty_batch = list(nlp.pipe(["", ""]))
     assert all(len(d.ents) == 0 for d in empty_batch)
 
@@ -136,12 +136,13 @@ def test_min_confidence_option(trained):
 
 def test_long_document_is_windowed(trained):
     nlp, _ = trained
-    words = (TRAIN_DATA[0][0] + " ").split() * 10_000  # 100,000 tokens
+    sentence = "Cisplatin induced nephrotoxicity in rats treated with lithium salts ."
+    words = sentence.split() * 10_000  # 100,000 tokens
     doc = Doc(nlp.vocab, words=words)
     assert len(doc) == 100_000
     doc = nlp(doc)
     starts = [e.start % 10 for e in doc.ents]
-    assert len(doc.ents) >= 20_000 and set(starts) <= {0, 2, 8}
+    assert len(doc.ents) >= 20_000 and set(starts) <= {0, 2, 7}
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 4 * 1024 * 1024  # KiB: < 4 GiB
 
 

@@ -81,7 +81,11 @@ def test_ncbi_sample_blank_lines_and_type_map() -> None:
     assert {m.type for d in mapped for m in d.mentions} == {"Disease"}
     partial = list(read_pubtator(NCBI_SAMPLE, type_map={"Modifier": "Mod"}))
     assert [m.type for m in partial[0].mentions] == [
-        "DiseaseClass", "DiseaseClass", "CompositeMention", "Mod", "SpecificDisease"
+        "DiseaseClass",
+        "DiseaseClass",
+        "CompositeMention",
+        "Mod",
+        "SpecificDisease",
     ]
 
 
@@ -106,16 +110,17 @@ def test_fixture_round_trip(fixture: Path, tmp_path: Path) -> None:
     formatted = "".join(format_pubtator(d) for d in docs)
     expected = _non_blank_lines(_read_text(fixture))
     if fixture == QUIRKS:  # padded mention text is written as the real span; title-only gets |a|
-        expected = [l.replace("human  \t", "human\t") for l in expected]
+        expected = [ln.replace("human  \t", "human\t") for ln in expected]
         expected.insert(expected.index("3000002|t|" + docs[1].title) + 1, "3000002|a|")
     assert _non_blank_lines(formatted) == expected
     for name in ("out.txt", "out.PubTator.gz"):
         assert write_pubtator(docs, tmp_path / "sub" / name) == len(docs)
         again = list(read_pubtator(tmp_path / "sub" / name))
         assert _no_source(again) == _no_source(docs)
-    assert _read_text(tmp_path / "sub" / "out.txt") == "\n".join(
-        format_pubtator(d) for d in docs
-    ) + "\n"
+    assert (
+        _read_text(tmp_path / "sub" / "out.txt")
+        == "\n".join(format_pubtator(d) for d in docs) + "\n"
+    )
 
 
 def test_gzip_output_is_deterministic(tmp_path: Path) -> None:
@@ -155,7 +160,7 @@ def test_reading_streams() -> None:
 
     first = next(read_pubtator(lines(), name="gen"))  # type: ignore[arg-type]
     assert first.pmid == "1000001"
-    assert not any(l.startswith("1000002\t") for l in lines_seen)
+    assert not any(ln.startswith("1000002\t") for ln in lines_seen)
 
 
 def test_identical_duplicate_record_warns_and_is_kept(tmp_path: Path) -> None:
@@ -181,37 +186,104 @@ M1 = "1\t0\t7\tAspirin\tChemical\tD001241\n"
 MALFORMED: List[Tuple[str, object, Optional[int], str]] = [
     ("truncated mention", T1 + A1 + "1\t0\t7\tAspirin\n", 3, "truncated mention line: 4"),
     ("three columns", T1 + A1 + M1 + "1\t12\t17\n", 4, "truncated mention line: 3"),
-    ("non-integer start", T1 + A1 + "1\t0x\t7\tAspirin\tChemical\n", 3, "start offset '0x' is not an integer"),
-    ("non-integer end", T1 + A1 + "1\t0\t7.0\tAspirin\tChemical\n", 3, "end offset '7.0' is not an integer"),
+    (
+        "non-integer start",
+        T1 + A1 + "1\t0x\t7\tAspirin\tChemical\n",
+        3,
+        "start offset '0x' is not an integer",
+    ),
+    (
+        "non-integer end",
+        T1 + A1 + "1\t0\t7.0\tAspirin\tChemical\n",
+        3,
+        "end offset '7.0' is not an integer",
+    ),
     ("empty end", T1 + A1 + "1\t0\t\tAspirin\tChemical\n", 3, "end offset '' is not an integer"),
     ("negative start", T1 + A1 + "1\t-1\t7\tAspirin\tChemical\n", 3, "negative start offset -1"),
     ("negative end", T1 + A1 + "1\t0\t-7\tAspirin\tChemical\n", 3, "negative end offset -7"),
-    ("start == end", T1 + A1 + "1\t7\t7\t\tChemical\n", 3, "start offset 7 is not before end offset 7"),
-    ("start > end", T1 + A1 + "1\t7\t0\tAspirin\tChemical\n", 3, "start offset 7 is not before end offset 0"),
-    ("past the text", T1 + A1 + "1\t25\t31\tfell.\tChemical\n", 3, "end offset 31 is past the end of the text (30"),
-    ("text mismatch", T1 + A1 + "1\t0\t7\taspirin\tChemical\n", 3, "mention text 'aspirin' differs"),
+    (
+        "start == end",
+        T1 + A1 + "1\t7\t7\t\tChemical\n",
+        3,
+        "start offset 7 is not before end offset 7",
+    ),
+    (
+        "start > end",
+        T1 + A1 + "1\t7\t0\tAspirin\tChemical\n",
+        3,
+        "start offset 7 is not before end offset 0",
+    ),
+    (
+        "past the text",
+        T1 + A1 + "1\t25\t31\tfell.\tChemical\n",
+        3,
+        "end offset 31 is past the end of the text (30",
+    ),
+    (
+        "text mismatch",
+        T1 + A1 + "1\t0\t7\taspirin\tChemical\n",
+        3,
+        "mention text 'aspirin' differs",
+    ),
     ("empty type", T1 + A1 + "1\t0\t7\tAspirin\t\n", 3, "empty mention type"),
-    ("non-UTF-8", (T1 + A1).encode() + b"1\t0\t7\tAspirin\tChemical\tD\xe9\n", 3, "not valid UTF-8: byte 0xe9"),
+    (
+        "non-UTF-8",
+        (T1 + A1).encode() + b"1\t0\t7\tAspirin\tChemical\tD\xe9\n",
+        3,
+        "not valid UTF-8: byte 0xe9",
+    ),
     ("non-UTF-8 title", b"1|t|Aspirin \xff fever.\n", 1, "not valid UTF-8: byte 0xff at column 13"),
     ("empty file", "", None, "no documents"),
     ("blank lines only", "\n \n\t\n", None, "no documents"),
     ("abstract without title", A1 + M1, 1, "abstract line of PMID 1 without a title line"),
-    ("abstract after a record", T1 + A1 + "\n2|a|Orphan.\n", 4, "abstract line of PMID 2 without a title line"),
-    ("abstract of another PMID", T1 + "2|a|Fever fell.\n", 2, "abstract line of PMID 2 follows the title of PMID 1"),
+    (
+        "abstract after a record",
+        T1 + A1 + "\n2|a|Orphan.\n",
+        4,
+        "abstract line of PMID 2 without a title line",
+    ),
+    (
+        "abstract of another PMID",
+        T1 + "2|a|Fever fell.\n",
+        2,
+        "abstract line of PMID 2 follows the title of PMID 1",
+    ),
     ("second abstract", T1 + A1 + A1, 3, "second abstract line for PMID 1"),
     ("abstract after annotations", T1 + M1 + A1, 3, "after its annotation lines"),
-    ("title-only, mention past title", T1 + "1\t19\t24\tFever\tDisease\n", 2, "(the record has no abstract line)"),
-    ("mention of another PMID", T1 + A1 + "2\t0\t7\tAspirin\tChemical\n", 3, "annotation line for PMID '2' inside the record of PMID 1"),
-    ("mention before any title", M1 + T1 + A1, 1, "annotation line for PMID 1 before any title line"),
+    (
+        "title-only, mention past title",
+        T1 + "1\t19\t24\tFever\tDisease\n",
+        2,
+        "(the record has no abstract line)",
+    ),
+    (
+        "mention of another PMID",
+        T1 + A1 + "2\t0\t7\tAspirin\tChemical\n",
+        3,
+        "annotation line for PMID '2' inside the record of PMID 1",
+    ),
+    (
+        "mention before any title",
+        M1 + T1 + A1,
+        1,
+        "annotation line for PMID 1 before any title line",
+    ),
     ("unrecognised line", T1 + A1 + "Aspirin 0 7\n", 3, "unrecognised line"),
     ("empty PMID title", "|t|Aspirin and fever.\n" + A1, 1, "unrecognised line"),
     ("relation without arguments", T1 + A1 + "1\tCID\n", 3, "relation line 'CID' has no arguments"),
     ("whitespace in PMID", "1 2|t|Aspirin.\n1 2|a|Fever.\n", 1, "contains whitespace"),
-    ("duplicated PMID", T1 + A1 + M1 + "\n" + T1 + A1 + "\n", 5, "duplicated PMID 1: already at line 1"),
+    (
+        "duplicated PMID",
+        T1 + A1 + M1 + "\n" + T1 + A1 + "\n",
+        5,
+        "duplicated PMID 1: already at line 1",
+    ),
 ]
 
 
-@pytest.mark.parametrize("content,line,problem", [c[1:] for c in MALFORMED], ids=[c[0] for c in MALFORMED])
+@pytest.mark.parametrize(
+    "content,line,problem", [c[1:] for c in MALFORMED], ids=[c[0] for c in MALFORMED]
+)
 def test_malformed_input_names_file_and_line(
     content: object, line: Optional[int], problem: str, tmp_path: Path
 ) -> None:
@@ -268,12 +340,27 @@ def test_corrupt_gzip(tmp_path: Path) -> None:
         (lambda d: dataclasses.replace(d, pmid=""), "PMID"),
         (lambda d: dataclasses.replace(d, title="two\nlines"), "newline"),
         (lambda d: dataclasses.replace(d, abstract="ends with CR\r"), "newline"),
-        (lambda d: dataclasses.replace(d, mentions=[Mention(0, 8, "naloxone", "Chemical")]), "does not match"),
-        (lambda d: dataclasses.replace(d, mentions=[Mention(0, 999, "x", "Chemical")]), "does not match"),
+        (
+            lambda d: dataclasses.replace(d, mentions=[Mention(0, 8, "naloxone", "Chemical")]),
+            "does not match",
+        ),
+        (
+            lambda d: dataclasses.replace(d, mentions=[Mention(0, 999, "x", "Chemical")]),
+            "does not match",
+        ),
         (lambda d: dataclasses.replace(d, mentions=[Mention(0, 8, "Naloxone", "")]), "empty type"),
-        (lambda d: dataclasses.replace(d, mentions=[Mention(0, 8, "Naloxone", "A\tB")]), "tab or newline"),
-        (lambda d: dataclasses.replace(d, mentions=[Mention(0, 8, "Naloxone", "C", ("D1|D2",))]), "contains '|'"),
-        (lambda d: dataclasses.replace(d, mentions=[Mention(0, 8, "Naloxone", "C", (), ("x",))]), "no ids column"),
+        (
+            lambda d: dataclasses.replace(d, mentions=[Mention(0, 8, "Naloxone", "A\tB")]),
+            "tab or newline",
+        ),
+        (
+            lambda d: dataclasses.replace(d, mentions=[Mention(0, 8, "Naloxone", "C", ("D1|D2",))]),
+            "contains '|'",
+        ),
+        (
+            lambda d: dataclasses.replace(d, mentions=[Mention(0, 8, "Naloxone", "C", (), ("x",))]),
+            "no ids column",
+        ),
         (lambda d: dataclasses.replace(d, relations=[Relation("CID", ())]), "relation"),
         (lambda d: dataclasses.replace(d, relations=[Relation("12", ("a",))]), "relation"),
     ],
@@ -300,7 +387,17 @@ def documents(draw, pmid: str) -> Document:
     for _ in range(draw(st.integers(0, 6))):
         start = draw(st.integers(0, len(text) - 1))
         end = draw(st.integers(start + 1, min(len(text), start + 15)))
-        ids = tuple(draw(st.lists(st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\n\r\t|"), max_size=8), max_size=3)))
+        ids = tuple(
+            draw(
+                st.lists(
+                    st.text(
+                        st.characters(exclude_categories=("Cs",), exclude_characters="\n\r\t|"),
+                        max_size=8,
+                    ),
+                    max_size=3,
+                )
+            )
+        )
         extra = tuple(draw(st.lists(_FIELD, max_size=2))) if ids else ()
         etype = draw(st.text(_CHARS, min_size=1, max_size=10))
         mentions.append(Mention(start, end, text[start:end], etype, ids, extra))
@@ -313,7 +410,9 @@ def documents(draw, pmid: str) -> Document:
 
 @st.composite
 def corpora(draw) -> List[Document]:
-    pmids = draw(st.lists(st.from_regex(r"[0-9]{1,8}", fullmatch=True), min_size=1, max_size=4, unique=True))
+    pmids = draw(
+        st.lists(st.from_regex(r"[0-9]{1,8}", fullmatch=True), min_size=1, max_size=4, unique=True)
+    )
     return [draw(documents(pmid)) for pmid in pmids]
 
 
@@ -323,16 +422,29 @@ def test_format_then_parse_is_identity(docs: List[Document], gz: bool) -> None:
     text = "\n".join(format_pubtator(d) for d in docs)
     assert _no_source(parse_pubtator(text)) == docs
     buffer = io.BytesIO(text.encode("utf-8"))
-    assert _no_source(read_pubtator(gzip.GzipFile(fileobj=io.BytesIO(gzip.compress(buffer.getvalue()))) if gz else buffer)) == docs
+    assert (
+        _no_source(
+            read_pubtator(
+                gzip.GzipFile(fileobj=io.BytesIO(gzip.compress(buffer.getvalue())))
+                if gz
+                else buffer
+            )
+        )
+        == docs
+    )
 
 
 def _mutate(draw, lines: List[str]) -> List[str]:
     i = draw(st.integers(0, len(lines) - 1))
     line = lines[i]
-    op = draw(st.sampled_from(["replace", "drop_column", "insert", "delete", "drop", "dup", "swap"]))
+    op = draw(
+        st.sampled_from(["replace", "drop_column", "insert", "delete", "drop", "dup", "swap"])
+    )
     out = list(lines)
     if op == "replace":
-        out[i] = draw(st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\n"), max_size=30))
+        out[i] = draw(
+            st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\n"), max_size=30)
+        )
     elif op == "drop_column":
         cols = line.split("\t")
         del cols[draw(st.integers(0, len(cols) - 1))]
@@ -374,9 +486,9 @@ def test_random_corruption_raises_only_corpus_format_error(data) -> None:
             assert doc.text[m.start : m.end] == m.text
 
 
-_BAD_INT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\n\r\t"), max_size=5).filter(
-    lambda s: not (s.isascii() and s.isdigit())
-)
+_BAD_INT = st.text(
+    st.characters(exclude_categories=("Cs",), exclude_characters="\n\r\t"), max_size=5
+).filter(lambda s: not (s.isascii() and s.isdigit()))
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -386,13 +498,17 @@ def test_corrupted_mention_line_raises_at_that_line(data) -> None:
     text = "\n".join(format_pubtator(d) for d in docs)
     lines = text.split("\n")
     mention_lines = [
-        i for i, l in enumerate(lines) if "\t" in l and l.split("\t")[1][:1].isdigit()
+        i for i, ln in enumerate(lines) if "\t" in ln and ln.split("\t")[1][:1].isdigit()
     ]
     i = data.draw(st.sampled_from(mention_lines))
     cols = lines[i].split("\t")
     doc = next(d for d in docs if d.pmid == cols[0])
     start, end = int(cols[1]), int(cols[2])
-    how = data.draw(st.sampled_from(["truncate", "bad_start", "bad_end", "negative", "order", "past", "text", "bytes"]))
+    how = data.draw(
+        st.sampled_from(
+            ["truncate", "bad_start", "bad_end", "negative", "order", "past", "text", "bytes"]
+        )
+    )
     if how == "truncate":
         cols = cols[: data.draw(st.integers(2, 4))]
     elif how == "bad_start":
@@ -400,18 +516,22 @@ def test_corrupted_mention_line_raises_at_that_line(data) -> None:
     elif how == "bad_end":
         cols[2] = data.draw(_BAD_INT)
     elif how == "negative":
-        cols[data.draw(st.sampled_from([1, 2]))] = "-" + data.draw(st.from_regex(r"[0-9]{1,4}", fullmatch=True))
+        cols[data.draw(st.sampled_from([1, 2]))] = "-" + data.draw(
+            st.from_regex(r"[0-9]{1,4}", fullmatch=True)
+        )
     elif how == "order":
         cols[1], cols[2] = str(end), str(data.draw(st.integers(0, end)))
     elif how == "past":
         cols[2] = str(len(doc.text) + data.draw(st.integers(1, 50)))
     elif how == "text":
         span = doc.text[start:end]
-        cols[3] = data.draw(st.text(_CHARS, max_size=10).filter(lambda s: s.strip() != span.strip()))
+        cols[3] = data.draw(
+            st.text(_CHARS, max_size=10).filter(lambda s: s.strip() != span.strip())
+        )
     lines[i] = "\t".join(cols)
     payload = "\n".join(lines).encode("utf-8")
     if how == "bytes":
-        encoded = [l.encode("utf-8") for l in lines]
+        encoded = [ln.encode("utf-8") for ln in lines]
         encoded[i] += b"\xc3"  # a truncated two-byte sequence
         payload = b"\n".join(encoded)
     with pytest.raises(CorpusFormatError) as err:
@@ -492,7 +612,9 @@ def test_ncbi_counts_and_round_trip(data_dir: Path, name: str, tmp_path: Path) -
 
 @pytest.fixture(scope="module")
 def weak_and_unlabeled(data_dir: Path) -> Dict[str, Path]:
-    files = sorted((data_dir / "pubtator").glob("*.gz")) + sorted((data_dir / "unlabeled").glob("*.gz"))
+    files = sorted((data_dir / "pubtator").glob("*.gz")) + sorted(
+        (data_dir / "unlabeled").glob("*.gz")
+    )
     return {p.name: p for p in files}
 
 

@@ -68,7 +68,9 @@ def read_bioc(
             except etree.XMLSyntaxError as err:
                 raise CorpusFormatError(label, err.lineno, f"invalid XML: {err.msg}") from None
             except (OSError, EOFError, zlib.error) as err:
-                raise CorpusFormatError(label, None, f"corrupt or truncated gzip data ({err})") from None
+                raise CorpusFormatError(
+                    label, None, f"corrupt or truncated gzip data ({err})"
+                ) from None
             yield _document(elem, label, type_map)
             n_docs += 1
             elem.clear()
@@ -108,11 +110,15 @@ def _document(
         ptext = passage.findtext("text") or ""
         if ptype in _TITLE_TYPES and title is None:
             if offset != 0:
-                raise CorpusFormatError(label, p_line, f"PMID {pmid}: title passage at offset {offset}, not 0")
+                raise CorpusFormatError(
+                    label, p_line, f"PMID {pmid}: title passage at offset {offset}, not 0"
+                )
             title = ptext
         elif ptype in _ABSTRACT_TYPES and abstract is None:
             if title is None:
-                raise CorpusFormatError(label, p_line, f"PMID {pmid}: abstract passage before the title")
+                raise CorpusFormatError(
+                    label, p_line, f"PMID {pmid}: abstract passage before the title"
+                )
             if offset != len(title) + 1:
                 raise CorpusFormatError(
                     label,
@@ -123,7 +129,9 @@ def _document(
             abstract = ptext
         else:
             raise CorpusFormatError(
-                label, p_line, f"PMID {pmid}: unexpected passage type {ptype!r} (want one title, one abstract)"
+                label,
+                p_line,
+                f"PMID {pmid}: unexpected passage type {ptype!r} (want one title, one abstract)",
             )
         annotations.extend(passage.iterfind("annotation"))
     if title is None:
@@ -169,7 +177,9 @@ def _mentions(
         if role == "IndividualMention":
             if composite is None:
                 raise CorpusFormatError(
-                    label, line, f"PMID {doc.pmid}: IndividualMention without a preceding CompositeMention"
+                    label,
+                    line,
+                    f"PMID {doc.pmid}: IndividualMention without a preceding CompositeMention",
                 )
             parent = composite[0]
             if any(o < parent.start or o + n > parent.end for o, n in locations):
@@ -180,12 +190,16 @@ def _mentions(
             continue
         if len(locations) != 1:
             raise CorpusFormatError(
-                label, line, f"PMID {doc.pmid}: annotation has {len(locations)} locations, expected 1"
+                label,
+                line,
+                f"PMID {doc.pmid}: annotation has {len(locations)} locations, expected 1",
             )
         start, length = locations[0]
         end = start + length
         if length == 0:
-            raise CorpusFormatError(label, line, f"PMID {doc.pmid}: annotation of length 0 at {start}")
+            raise CorpusFormatError(
+                label, line, f"PMID {doc.pmid}: annotation of length 0 at {start}"
+            )
         if text[start:end] != ann_text:
             raise CorpusFormatError(
                 label,
@@ -195,7 +209,9 @@ def _mentions(
             )
         etype = infons.get("type", "")
         if not etype:
-            raise CorpusFormatError(label, line, f"PMID {doc.pmid}: annotation without a type infon")
+            raise CorpusFormatError(
+                label, line, f"PMID {doc.pmid}: annotation without a type infon"
+            )
         if type_map is not None:
             etype = type_map.get(etype, etype)
         raw_ids = next((infons[k] for k in _ID_INFONS if k in infons), None)
@@ -206,7 +222,14 @@ def _mentions(
     mentions = []
     for mention, parts in built:
         if parts:
-            mention = Mention(mention.start, mention.end, mention.text, mention.type, mention.ids, ("|".join(parts),))
+            mention = Mention(
+                mention.start,
+                mention.end,
+                mention.text,
+                mention.type,
+                mention.ids,
+                ("|".join(parts),),
+            )
         mentions.append(mention)
     return mentions
 

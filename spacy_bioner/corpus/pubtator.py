@@ -151,13 +151,14 @@ class _GzipLines:
         self._label = label
 
     def __iter__(self) -> Iterator[bytes]:
-        n = 0
+        n_read = 0
         try:
-            for n, line in enumerate(self._fh, 1):
+            for line in self._fh:
+                n_read += 1
                 yield line
         except (OSError, EOFError, zlib.error) as err:
             raise CorpusFormatError(
-                self._label, n + 1, f"corrupt or truncated gzip data ({err})"
+                self._label, n_read + 1, f"corrupt or truncated gzip data ({err})"
             ) from err
 
 
@@ -232,7 +233,9 @@ def _parse_lines(
                 )
             if text is not None:
                 raise CorpusFormatError(
-                    label, lineno, f"second abstract line for PMID {pmid} (title at line {doc_line})"
+                    label,
+                    lineno,
+                    f"second abstract line for PMID {pmid} (title at line {doc_line})",
                 )
             doc.abstract = line[bar + 3 :]
             text = doc.title + " " + doc.abstract
@@ -247,7 +250,9 @@ def _parse_lines(
         cols = line.split("\t")
         pmid = cols[0]
         if doc is None:
-            raise CorpusFormatError(label, lineno, f"annotation line for PMID {pmid} before any title line")
+            raise CorpusFormatError(
+                label, lineno, f"annotation line for PMID {pmid} before any title line"
+            )
         if pmid != doc.pmid:
             raise CorpusFormatError(
                 label,
@@ -266,7 +271,9 @@ def _parse_lines(
         if second and not (second[0].isdigit() or second[0] in "+-"):
             if len(cols) < 3:
                 raise CorpusFormatError(
-                    label, lineno, f"relation line {second!r} has no arguments (need PMID, type, id...)"
+                    label,
+                    lineno,
+                    f"relation line {second!r} has no arguments (need PMID, type, id...)",
                 )
             doc.relations.append(Relation(second, tuple(cols[2:])))
             continue
@@ -299,7 +306,9 @@ def _parse_mention(
     start = _offset(cols[1], "start", label, lineno)
     end = _offset(cols[2], "end", label, lineno)
     if start >= end:
-        raise CorpusFormatError(label, lineno, f"start offset {start} is not before end offset {end}")
+        raise CorpusFormatError(
+            label, lineno, f"start offset {start} is not before end offset {end}"
+        )
     if end > len(text):
         hint = " (the record has no abstract line)" if title_only else ""
         raise CorpusFormatError(
@@ -384,7 +393,9 @@ def format_pubtator(doc: Document) -> str:
         lines.append(_format_mention(pmid, mention, text))
     for rel in doc.relations:
         if not rel.type or rel.type[0].isdigit() or rel.type[0] in "+-" or not rel.args:
-            raise ValueError(f"PMID {pmid}: relation {rel} needs a type that is not an offset and arguments")
+            raise ValueError(
+                f"PMID {pmid}: relation {rel} needs a type that is not an offset and arguments"
+            )
         lines.append(_join_columns(pmid, [pmid, rel.type, *rel.args], f"relation {rel}"))
     return "\n".join(lines) + "\n"
 

@@ -49,17 +49,27 @@ def _identity(n_tags: int, like: torch.Tensor) -> torch.Tensor:
     return eye.fill_diagonal_(0.0)
 
 
-def _tree_reduce(mats: torch.Tensor, combine: Callable) -> torch.Tensor:
-    """Ordered product ``M_0 (x) M_1 (x) ...`` of ``(B, N, K, K)`` along N, as a binary tree."""
+def _tree_reduce(mats: torch.Tensor, combine: Callable) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Ordered product ``M_0 (x) M_1 (x) ...`` of ``(B, N, K, K)`` along N, as a binary tree.
+
+    Returns ``(P, offset)`` with the product equal to ``P + offset[:, None, None]``: every
+    partial product is shifted by its (detached) maximum and the shifts are summed in float64,
+    so entries stay small and float32 keeps its precision on very long sequences. Both
+    semirings are shift-homogeneous, so the detached shifts leave all gradients exact.
+    """
     batch, _, n_tags, _ = mats.shape
+    offset = torch.zeros((batch,), dtype=torch.float64, device=mats.device)
     if mats.shape[1] == 0:
-        return _identity(n_tags, mats).expand(batch, n_tags, n_tags)
+        return _identity(n_tags, mats).expand(batch, n_tags, n_tags), offset
     while mats.shape[1] > 1:
         if mats.shape[1] % 2:
             pad = _identity(n_tags, mats).expand(batch, 1, n_tags, n_tags)
             mats = torch.cat([mats, pad], dim=1)
         mats = combine(mats[:, 0::2], mats[:, 1::2])
-    return mats[:, 0]
+        shift = mats.detach().amax(dim=(-2, -1), keepdim=True)
+        mats = mats - shift
+        offset = offset + shift.reshape(batch, -1).double().sum(dim=1)
+    return mats[:, 0], offset
 
 
 class LinearChainCRF(torch.nn.Module):
@@ -137,23 +147,23 @@ class LinearChainCRF(torch.nn.Module):
         if n_tags != self.num_tags:
             raise ValueError(f"emissions have {n_tags} tags, the CRF has {self.num_tags}")
         if length == 0:
-            return emissions.new_zeros((batch,))
+            return emissions.new_zeros((batch,), dtype=torch.float64)
         trans, start, end = self.scores(emissions.dtype)
         mask = mask.to(device=emissions.device, dtype=torch.bool)
         steps = trans + emissions[:, 1:, None, :]  # (B, T-1, K, K)
         steps = torch.where(mask[:, 1:, None, None], steps, _identity(n_tags, emissions))
-        product = _tree_reduce(steps, combine)  # (B, K, K)
+        product, offset = _tree_reduce(steps, combine)  # (B, K, K), (B,) float64
         total = (start + emissions[:, 0])[:, :, None] + product + end[None, None, :]
-        result = final(total.reshape(batch, -1))
+        result = final(total.reshape(batch, -1)).double() + offset
         return torch.where(mask[:, 0], result, torch.zeros_like(result))
 
     def log_partition(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``log Z`` per sequence, shape ``(B,)``; 0 for empty sequences."""
+        """``log Z`` per sequence, shape ``(B,)``, float64; 0 for empty sequences."""
         with torch.autocast(device_type=emissions.device.type, enabled=False):
             return self._reduce(emissions, mask, _log_matmul, lambda x: torch.logsumexp(x, dim=-1))
 
     def best_score(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Score of the best path per sequence, shape ``(B,)``."""
+        """Score of the best path per sequence, shape ``(B,)``, float64."""
         with torch.autocast(device_type=emissions.device.type, enabled=False):
             return self._reduce(emissions, mask, _max_matmul, lambda x: x.max(dim=-1).values)
 
@@ -185,7 +195,8 @@ class LinearChainCRF(torch.nn.Module):
             onehot = torch.nn.functional.one_hot(tags.clamp(min=0), self.num_tags).bool()
             keep = onehot | ~known.unsqueeze(-1)
             constrained = emissions + torch.where(keep, 0.0, NEG).to(emissions.dtype)
-            return self.log_partition(emissions, mask) - self.log_partition(constrained, mask)
+            nll = self.log_partition(emissions, mask) - self.log_partition(constrained, mask)
+            return nll.to(emissions.dtype)
 
     def log_likelihood(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Log-likelihood of ``tags`` per sequence (``-nll``)."""
