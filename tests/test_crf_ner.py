@@ -4,12 +4,14 @@ import json
 import resource
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy
 import pytest
 import spacy
 import torch
+from spacy.cli.evaluate import evaluate
+from spacy.cli.init_config import fill_config
+from spacy.cli.package import package
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
@@ -301,24 +303,46 @@ size = 2
 
 
 def test_spacy_train_evaluate_package_cli(tmp_path):
+    """`spacy train` (subprocess, 2 steps), then spaCy's evaluate and package commands."""
     nlp = spacy.blank("en")
     docs = [eg.reference for eg in make_examples(nlp)]
     DocBin(docs=docs).to_disk(tmp_path / "train.spacy")
-    (tmp_path / "config.cfg").write_text(CLI_CONFIG, encoding="utf8")
-    run = lambda *args: subprocess.run(  # noqa: E731
-        [sys.executable, "-m", "spacy", *args], capture_output=True, text=True, timeout=300
-    )
-    train = run("train", str(tmp_path / "config.cfg"), "--output", str(tmp_path / "out"),
-                "--paths.train", str(tmp_path / "train.spacy"), "--paths.dev", str(tmp_path / "train.spacy"))  # fmt: skip
+    (tmp_path / "base.cfg").write_text(CLI_CONFIG, encoding="utf8")
+    fill_config(tmp_path / "config.cfg", tmp_path / "base.cfg", silent=True)  # = `spacy init fill-config`
+    train = subprocess.run(
+        [sys.executable, "-m", "spacy", "train", str(tmp_path / "config.cfg"), "--output", str(tmp_path / "out"),
+         "--paths.train", str(tmp_path / "train.spacy"), "--paths.dev", str(tmp_path / "train.spacy")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
     assert train.returncode == 0, train.stderr[-3000:]
     model_dir = tmp_path / "out" / "model-last"
-    metrics = tmp_path / "metrics.json"
-    evaluate = run("evaluate", str(model_dir), str(tmp_path / "train.spacy"), "--output", str(metrics))
-    assert evaluate.returncode == 0, evaluate.stderr[-3000:]
-    scores = json.loads(metrics.read_text())
-    assert {"ents_p", "ents_r", "ents_f"} <= set(scores)
-    package = run("package", str(model_dir), str(tmp_path / "pkg"), "--name", "crf_test", "--version", "0.0.1", "--build", "none")
-    assert package.returncode == 0, package.stderr[-3000:]
-    meta = json.loads(next(Path(tmp_path / "pkg").glob("*/meta.json")).read_text())
-    assert any(req.startswith("spacy_bioner") or req.startswith("spacy-bioner") for req in meta["requirements"])
-    assert spacy.load(model_dir).pipe_names == ["bioner_crf"]
+    scores = evaluate(str(model_dir), tmp_path / "train.spacy", output=tmp_path / "metrics.json")
+    assert {"ents_p", "ents_r", "ents_f", "ents_per_type"} <= set(json.loads((tmp_path / "metrics.json").read_text()))
+    assert 0.0 <= scores["ents_f"] <= 1.0
+    (tmp_path / "pkg").mkdir()
+    package(model_dir, tmp_path / "pkg", name="crf_test", version="0.0.1", create_sdist=False)
+    meta = json.loads(next((tmp_path / "pkg").glob("*/meta.json")).read_text())
+    assert any(req.replace("-", "_").startswith("spacy_bioner") for req in meta["requirements"]), meta["requirements"]
+    packaged = next((tmp_path / "pkg").glob("*/*/*-0.0.1"))
+    assert spacy.load(packaged).pipe_names == ["bioner_crf"]
+
+
+def test_sourced_component_predicts_the_same(trained):
+    nlp, _ = trained
+    other = spacy.blank("en")
+    other.add_pipe("bioner_crf", source=nlp)
+    for text, _ in TRAIN_DATA:
+        assert ents_of(other(text)) == ents_of(nlp(text))
+
+
+def test_load_rejects_labels_that_do_not_match_the_model(trained, tmp_path):
+    nlp, _ = trained
+    ner = nlp.get_pipe("bioner_crf")
+    ner.to_disk(tmp_path / "ner")
+    cfg_path = tmp_path / "ner" / "cfg"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["labels"] = ["Chemical", "Gene"]
+    cfg_path.write_text(json.dumps(cfg))
+    fresh = spacy.blank("en").add_pipe("bioner_crf")
+    with pytest.raises(ValueError, match="do not match the labels"):
+        fresh.from_disk(tmp_path / "ner")

@@ -229,7 +229,7 @@ def _word_ids(module: BiLSTMEmitter, docs: List[Doc], words: List[str], keys: nu
         return hashed % module.config["word_rows"]
     vectors = docs[0].vocab.vectors
     if vectors.mode != "default":
-        return _to_numpy(vectors.get_batch(list(lowers)))
+        return _to_numpy(vectors.get_batch(list(words))).astype("float32")
     rows = numpy.asarray(vectors.find(keys=keys), dtype="int64")
     missing = rows < 0
     if missing.any():

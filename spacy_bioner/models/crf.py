@@ -326,16 +326,20 @@ def _crf_init(model: Model, X: Any = None, Y: Any = None) -> None:
 
 
 def pad_batch(ops, seqs: Sequence, width: int, fill: float = 0.0, dtype: str = "float32"):
-    """Stack ``(n_i, width)`` (or ``(n_i,)`` when width is 0) arrays into a padded xp array and a mask."""
+    """Stack ``(n_i, width)`` arrays (``(n_i,)`` when width is 0) into one padded xp array."""
     lengths = [len(s) for s in seqs]
-    longest = max(lengths, default=0)
-    shape = (len(seqs), longest, width) if width else (len(seqs), longest)
+    shape = (len(seqs), max(lengths, default=0)) + ((width,) if width else ())
     out = ops.xp.full(shape, fill, dtype=dtype)
     for i, seq in enumerate(seqs):
         if lengths[i]:
             out[i, : lengths[i]] = ops.asarray(seq)
-    mask = ops.xp.arange(longest)[None, :] < ops.xp.asarray(lengths)[:, None]
-    return out, mask
+    return out
+
+
+def prefix_mask(lengths: Sequence[int], longest: int, device: "torch.device") -> torch.Tensor:
+    """``(B, longest)`` bool mask, true for ``t < lengths[b]`` (built in torch, on ``device``)."""
+    lengths_t = torch.as_tensor(list(lengths), dtype=torch.int64).to(device)
+    return torch.arange(longest, device=device)[None, :] < lengths_t[:, None]
 
 
 def _crf_forward(model: Model, inputs: Tuple[List[Floats2d], List[Ints1d]], is_train: bool):
@@ -346,13 +350,14 @@ def _crf_forward(model: Model, inputs: Tuple[List[Floats2d], List[Ints1d]], is_t
     for i, (e, g) in enumerate(zip(emissions, gold)):
         if len(g) != len(e) or (len(e) and e.shape[1] != n_tags):
             raise ValueError(f"CRF input {i}: emissions {e.shape} vs {len(g)} gold tags, {n_tags} tags expected")
-    padded, mask = pad_batch(ops, emissions, n_tags)
+    padded = pad_batch(ops, emissions, n_tags)
     if padded.shape[1] == 0:  # only empty documents: one empty path each, NLL 0
         return ops.alloc1f(len(emissions)), lambda d_nll: [ops.alloc2f(0, n_tags) for _ in lengths]
-    tags, _ = pad_batch(ops, gold, 0, fill=-1, dtype="int64")
+    tags = pad_batch(ops, gold, 0, fill=-1, dtype="int64")
     device = torch_device(model)
     e_t = xp2torch(padded, requires_grad=is_train, device=device)
-    args = ArgsKwargs(args=(e_t, xp2torch(tags, device=device), xp2torch(mask, device=device)), kwargs={})
+    mask_t = prefix_mask(lengths, padded.shape[1], device)
+    args = ArgsKwargs(args=(e_t, xp2torch(tags, device=device), mask_t), kwargs={})
     nll_t, torch_backprop = model.shims[0](args, is_train)
     nll = torch2xp(nll_t.detach().float())
 
@@ -399,9 +404,9 @@ def crf_decode(
     module.eval()
     with torch.no_grad():
         for group in length_buckets(lengths, max_tokens):
-            padded, mask = pad_batch(ops, [emissions[i] for i in group], n_tags)
+            padded = pad_batch(ops, [emissions[i] for i in group], n_tags)
             e_t = xp2torch(padded, device=device)
-            m_t = xp2torch(mask, device=device)
+            m_t = prefix_mask([lengths[i] for i in group], padded.shape[1], device)
             best, _ = module.decode(e_t, m_t)
             marg = module.marginals(e_t, m_t).float()
             best_np = best.cpu().numpy()

@@ -169,6 +169,23 @@ class CRFEntityRecognizer(TrainablePipe):
             raise ValueError(f"{self.name}: initialize got no examples")
         self.model.initialize(X=doc_sample)
 
+    # -- serialisation: the torch modules rebuild themselves from the saved bytes (their sizes
+    # and tags travel with the weights); check that they agree with the saved labels ----------
+    def _check_loaded_tags(self) -> None:
+        saved = self.crf.attrs.get("tags")
+        if self._is_initialized() and list(saved or []) != self.tags:
+            raise ValueError(f"{self.name}: model tags {saved} do not match the labels {list(self.labels)} in cfg")
+
+    def from_bytes(self, bytes_data: bytes, *, exclude=tuple()) -> "CRFEntityRecognizer":
+        super().from_bytes(bytes_data, exclude=exclude)
+        self._check_loaded_tags()
+        return self
+
+    def from_disk(self, path, *, exclude=tuple()) -> "CRFEntityRecognizer":
+        super().from_disk(path, exclude=exclude)
+        self._check_loaded_tags()
+        return self
+
     # -- training -----------------------------------------------------------------------------
     def gold_tag_ids(self, examples: Sequence[Example]) -> List[numpy.ndarray]:
         """Gold BIO tag ids per predicted token (``-1`` where the annotation is missing)."""
@@ -225,7 +242,7 @@ class CRFEntityRecognizer(TrainablePipe):
         if not any(len(eg.predicted) for eg in examples):
             return losses
         gold = self.gold_tag_ids(examples)
-        set_dropout_rate(self.model, drop)
+        set_dropout_rate(self.model, drop)  # no-op for the torch layers: they use the model's own dropout
         scores, backprop_scores = self.model.begin_update([eg.predicted for eg in examples])
         loss, d_scores = self.crf_loss(scores, gold)
         backprop_scores(d_scores)
