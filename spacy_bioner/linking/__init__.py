@@ -1,0 +1,44 @@
+"""Entity linking of Chemical and Disease mentions to MeSH / CTD concepts, scispaCy-style.
+
+- :mod:`.kb`: the knowledge base built offline from the data mirror (scispaCy ``Entity`` jsonl);
+- :mod:`.index`: the char 3-gram TF-IDF + nmslib HNSW alias index, in scispaCy's file layout;
+- :mod:`.linker`: typed candidate ranking over scispaCy's ``CandidateGenerator``;
+- :mod:`.pipe`: the ``bioner_linker`` spaCy component (sets scispaCy's ``ent._.kb_ents``);
+- :mod:`.evaluate`: gold-mention normalisation accuracy and end-to-end mention + id scores.
+
+Importing this package also registers scispaCy's ``abbreviation_detector`` factory.
+"""
+
+import scispacy.abbreviation  # noqa: F401  (registers the "abbreviation_detector" factory)
+
+from .evaluate import (
+    EndToEndScores,
+    NormalisationScores,
+    end_to_end,
+    evaluate_normalisation,
+    gold_ids,
+)
+from .index import IndexParams, build_index, copy_index, load_index
+from .kb import BioKnowledgeBase, build_entities, normalise_alias, normalise_id, write_entities
+from .linker import TypedLinker
+from .pipe import BioNerLinker, make_bioner_linker
+
+__all__ = [
+    "BioKnowledgeBase",
+    "BioNerLinker",
+    "EndToEndScores",
+    "IndexParams",
+    "NormalisationScores",
+    "TypedLinker",
+    "build_entities",
+    "build_index",
+    "copy_index",
+    "end_to_end",
+    "evaluate_normalisation",
+    "gold_ids",
+    "load_index",
+    "make_bioner_linker",
+    "normalise_alias",
+    "normalise_id",
+    "write_entities",
+]

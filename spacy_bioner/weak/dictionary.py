@@ -75,7 +75,9 @@ solutions strain strains sugar sugars tablet tablets capsule capsules tin water 
 EXCLUDED_TREES: Tuple[str, ...] = ("D05", "D08", "D25", "D26", "D27")
 #: D12 (amino acids, peptides and proteins; precision 0.41) mixes amino acids and their drugs
 #: (captopril, glutamate: gold chemicals) with proteins (not annotated); descriptors only in
-#: D12 whose preferred name looks like a protein's are left out.
+#: D12, D06 (hormones) and D23 (biological factors) whose preferred name looks like a protein's
+#: are left out.
+PROTEIN_TREES = frozenset({"D06", "D12", "D23"})
 PROTEIN_NAME = re.compile(
     r"(?:ases?|ins?|factors?|receptors?|proteins?|antigens?|globulins?|kines?|bod(?:y|ies)|"
     r"chains?|subunits?|hormones?|channels?|peptides?|ligands?|complex(?:es)?|fragments?)\b"
@@ -174,7 +176,7 @@ class DictionaryLabeller:
     """Longest-match dictionary tagger for Chemical and Disease mentions (see module doc)."""
 
     def __init__(self, stoplist: Optional[StopList] = None, max_abbreviation: int = 5,
-                 local_abbreviations: bool = True, min_abbreviation: int = 2) -> None:
+                 local_abbreviations: bool = True, min_abbreviation: int = 3) -> None:
         self.stoplist = stoplist or StopList()
         self.max_abbreviation = max_abbreviation
         self.min_abbreviation = min_abbreviation
@@ -221,7 +223,7 @@ class DictionaryLabeller:
                 continue
             tops = set(desc.tree_tops)
             if (tops and tops <= excluded) or (
-                    tops == {"D12"} and PROTEIN_NAME.search(desc.name) is not None):
+                    tops and tops <= PROTEIN_TREES and PROTEIN_NAME.search(desc.name)):
                 self.excluded_ids.add(desc.ui)
                 continue
             for name in (desc.name,) + desc.terms:
@@ -353,9 +355,10 @@ class DictionaryLabeller:
     def _abbreviations(self, text: str, chosen: Dict[Tuple[int, int], Mention],
                        taken: bytearray) -> None:
         """Local abbreviations: for ``long form (ABBR)`` (the long form found as Schwartz & Hearst
-        2003 do), when the long form holds dictionary matches, every case-exact occurrence of ABBR
-        in the text gets the type and ids of the last of them (the head: "levodopa-induced
-        dyskinesia (LID)" is a Disease), also where the dictionary matched ABBR differently."""
+        2003 do) that ends with a dictionary match (its head: "levodopa-induced dyskinesia (LID)"
+        is a Disease, "vascular endothelial growth factor (VEGF)" nothing), every case-exact
+        occurrence of ABBR in the text gets the match's type and ids, also where the dictionary
+        matched ABBR differently."""
         local: Dict[str, Mention] = {}
         by_end = sorted(chosen.values(), key=lambda m: m.end)
         for found in _ABBREVIATION.finditer(text):
@@ -367,9 +370,10 @@ class DictionaryLabeller:
             long_start = long_form_start(text, found.start(), abbr)
             if long_start is None:
                 continue
-            inside = [m for m in by_end if m.start >= long_start and m.end <= found.start()]
-            if inside:
-                local[abbr] = inside[-1]
+            long_end = len(text[:found.start()].rstrip())
+            head = [m for m in by_end if m.start >= long_start and m.end == long_end]
+            if head:
+                local[abbr] = head[-1]
         for abbr, source in local.items():
             for found in re.finditer(re.escape(abbr), text):
                 start, end = found.span()
