@@ -1,3 +1,284 @@
-"""CLI commands: weak."""
+"""CLI commands ``weak ...``: build the weak datasets (CDWC, CDWA), their statistics, and the
+offline dictionary labeller (evaluate it, label abstracts with it).
 
-from ._app import app  # noqa: F401
+Options that take files accept several values after one flag (``--pubtator a.gz b.gz``) as well
+as a repeated flag.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
+
+import typer
+from typer.core import TyperCommand
+
+from ..corpus.document import CorpusFormatError, Document
+from ._app import app
+
+weak_app = typer.Typer(help="Weakly labelled datasets (CDWC, CDWA) and the dictionary labeller.",
+                       no_args_is_help=True)
+app.add_typer(weak_app, name="weak")
+
+
+def expand_multi_values(args: Sequence[str], multi: set) -> List[str]:
+    """Rewrite ``--opt a b`` as ``--opt a --opt b`` for the repeatable options in ``multi``."""
+    out: List[str] = []
+    current: Optional[str] = None
+    has_value = False
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + list(args[i:])
+        if arg.startswith("-") and len(arg) > 1:
+            current = arg if arg in multi else None
+            has_value = False
+            out.append(arg)
+        elif current is not None and has_value:
+            out += [current, arg]
+        else:
+            out.append(arg)
+            has_value = True
+    return out
+
+
+class MultiValueCommand(TyperCommand):
+    """A command whose repeatable options take several values after one flag."""
+
+    def parse_args(self, ctx: Any, args: List[str]) -> List[str]:
+        multi = {opt for p in self.params
+                 if getattr(p, "multiple", False) and getattr(p, "param_type_name", "") == "option"
+                 for opt in p.opts}
+        return super().parse_args(ctx, expand_multi_values(args, multi))
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def _check_files(paths: Sequence[Path], option: str) -> List[Path]:
+    for path in paths:
+        if not path.is_file():
+            _fail(f"{option}: {path} is not a file")
+    return list(paths)
+
+
+def _read_all(paths: Sequence[Path]) -> List[Document]:
+    from ..corpus.pubtator import read_pubtator
+
+    docs: List[Document] = []
+    for path in paths:
+        try:
+            docs.extend(read_pubtator(path))
+        except CorpusFormatError as err:
+            _fail(str(err))
+    return docs
+
+
+def make_labeller(
+    saved: Optional[Path], mesh: Optional[Path], diseases: Optional[Path],
+    chemical_terms: Optional[Path], disease_terms: Optional[Path],
+    train: Sequence[Path], dev: Sequence[Path], training_forms: bool = True,
+) -> Tuple[Any, Dict[str, object]]:
+    """A saved labeller, or one built from the resources (tuned on train/dev when given)."""
+    from ..weak.dictionary import DictionaryLabeller, build_labeller
+
+    if saved is not None:
+        try:
+            return DictionaryLabeller.load(saved), {"loaded": str(saved)}
+        except (OSError, ValueError) as err:
+            _fail(str(err))
+    if not any((mesh, diseases, chemical_terms, disease_terms, train)):
+        _fail("the dictionary needs --dictionary FILE or resources (--mesh, --ctd-diseases, "
+              "--chemical-terms, --disease-terms, --train)")
+    started = time.perf_counter()
+    try:
+        labeller, info = build_labeller(
+            mesh, diseases, chemical_terms, disease_terms,
+            _read_all(_check_files(train, "--train")), _read_all(_check_files(dev, "--dev")),
+            training_forms=training_forms)
+    except CorpusFormatError as err:
+        _fail(str(err))
+    info["seconds"] = round(time.perf_counter() - started, 1)
+    return labeller, info
+
+
+MESH_HELP = "MeSH descriptor terms TSV (DescriptorUI, DescriptorName, TermName, tree tops)"
+
+
+@weak_app.command("build", cls=MultiValueCommand)
+def build_command(
+    pubtator: List[Path] = typer.Option(..., help="PubTator files (plain or .gz) with "
+                                        "PubTator's automatic annotations"),
+    ctd: List[Path] = typer.Option(..., help="CTD pair files: ChemDisGene relationships "
+                                   "(pmid, relation, id, id) or CTD_chemicals_diseases.tsv.gz"),
+    ctd_diseases: Path = typer.Option(..., help="CTD_diseases.tsv.gz (MEDIC)"),
+    gold: List[Path] = typer.Option(..., help="gold PubTator files whose PMIDs are kept out "
+                                    "(CDR and NCBI Disease train/dev/test)"),
+    output: Path = typer.Option(..., help="output folder"),
+    mesh_indexing: Optional[Path] = typer.Option(None, help="MeSH indexing per PMID: "
+                                                 "'pmid<TAB>id|id...' lines"),
+    mesh: Optional[Path] = typer.Option(None, help=MESH_HELP + "; types ids and feeds the "
+                                        "dictionary"),
+    relations: str = typer.Option("chem_disease", help="ChemDisGene relation kinds to use, "
+                                  "comma-separated: chem_disease, chem_gene, gene_disease"),
+    keep_unlinked: bool = typer.Option(False, help="also put abstracts the knowledge bases "
+                                       "know nothing about into CDWA (with no labels)"),
+    dictionary_unlabeled: List[Path] = typer.Option([], help="PubTator files without "
+                                                    "PubTator annotations: labelled by the "
+                                                    "dictionary, they join CDWC"),
+    dictionary: Optional[Path] = typer.Option(None, help="a saved dictionary labeller "
+                                              "(weak dictionary-eval --save)"),
+    chemical_terms: Optional[Path] = typer.Option(None, help="lower-cased chemical terms TSV"),
+    disease_terms: Optional[Path] = typer.Option(None, help="lower-cased disease terms TSV"),
+    train: List[Path] = typer.Option([], help="gold training files for the dictionary's "
+                                     "surface forms and stop-list (never test)"),
+    dev: List[Path] = typer.Option([], help="gold development files to tune the stop-list"),
+    shard_size: int = typer.Option(1000, help="documents per DocBin shard"),
+    docbin: bool = typer.Option(True, help="write the .spacy DocBins"),
+    progress: bool = typer.Option(True, help="show progress bars"),
+) -> None:
+    """Build CDWC and CDWA (PubTator .gz, DocBin, stats.json/.md, report.json) in OUTPUT."""
+    from ..corpus.splits import LeakGuard
+    from ..weak.build import build_weak_datasets
+    from ..weak.kb import load_knowledge_base
+
+    _check_files(pubtator, "--pubtator")
+    _check_files(ctd, "--ctd")
+    _check_files([ctd_diseases], "--ctd-diseases")
+    _check_files(gold, "--gold")
+    _check_files(dictionary_unlabeled, "--dictionary-unlabeled")
+    for option, path in (("--mesh-indexing", mesh_indexing), ("--mesh", mesh)):
+        if path is not None:
+            _check_files([path], option)
+    kinds = tuple(k.strip() for k in relations.split(",") if k.strip())
+    started = time.perf_counter()
+    try:
+        kb = load_knowledge_base(ctd, ctd_diseases, mesh, mesh_indexing, relations=kinds)
+        guard = LeakGuard.from_files(gold)
+    except (CorpusFormatError, ValueError) as err:
+        _fail(str(err))
+    typer.echo(f"knowledge base: {len(kb):,} PMIDs ({kb.report.pairs:,} pairs); "
+               f"leak guard: {len(guard):,} gold PMIDs", err=True)
+    labeller = None
+    if dictionary_unlabeled:
+        labeller, info = make_labeller(dictionary, mesh, ctd_diseases, chemical_terms,
+                                       disease_terms, train, dev)
+        typer.echo(f"dictionary: {json.dumps(info)}", err=True)
+    try:
+        result = build_weak_datasets(
+            pubtator, kb, output, guard=guard, unlabeled=dictionary_unlabeled,
+            labeller=labeller, docbin=docbin, shard_size=shard_size,
+            require_kb=not keep_unlinked, progress=progress)
+    except CorpusFormatError as err:
+        _fail(str(err))
+    report = result.report
+    from ..weak.stats import table_markdown
+
+    typer.echo(table_markdown(result.stats))
+    totals = {k: sum(v.values()) for k, v in report.mentions.items()}
+    typer.echo(f"\n{report.documents_read:,} abstracts read, {report.duplicates:,} duplicates, "
+               f"{len(guard.removed)} gold abstracts removed "
+               f"({', '.join(p for p, _ in guard.removed[:10])}); mentions: {totals}")
+    errors = report.accounting_errors()
+    if errors:
+        _fail("mention accounting does not add up: " + "; ".join(errors))
+    typer.echo(f"wrote {output} in {time.perf_counter() - started:.1f} s")
+
+
+@weak_app.command("stats", cls=MultiValueCommand)
+def stats_command(
+    files: List[Path] = typer.Argument(..., help="PubTator files or .spacy DocBins"),
+    name: List[str] = typer.Option([], help="a name per file (default: the file name)"),
+    output_json: Optional[Path] = typer.Option(None, "--json", help="write the JSON here"),
+    output_md: Optional[Path] = typer.Option(None, "--markdown", help="write Markdown here"),
+) -> None:
+    """Table 1 statistics (abstracts, tokens, mentions and unique ids per type) of data sets."""
+    from ..weak.stats import stats_from_file, table_markdown, write_stats
+
+    if name and len(name) != len(files):
+        _fail(f"--name given {len(name)} times for {len(files)} files")
+    stats = []
+    for i, path in enumerate(files):
+        if not path.exists():
+            _fail(f"{path}: no such file")
+        try:
+            stats.append(stats_from_file(path, name[i] if name else None))
+        except (CorpusFormatError, ValueError) as err:
+            _fail(str(err))
+    write_stats(stats, output_json, output_md)
+    typer.echo(table_markdown(stats))
+
+
+@weak_app.command("dictionary-eval", cls=MultiValueCommand)
+def dictionary_eval_command(
+    gold: Path = typer.Option(..., help="gold PubTator file to score against (e.g. CDR test)"),
+    mesh: Optional[Path] = typer.Option(None, help=MESH_HELP),
+    ctd_diseases: Optional[Path] = typer.Option(None, help="CTD_diseases.tsv.gz (MEDIC)"),
+    chemical_terms: Optional[Path] = typer.Option(None, help="lower-cased chemical terms TSV"),
+    disease_terms: Optional[Path] = typer.Option(None, help="lower-cased disease terms TSV"),
+    train: List[Path] = typer.Option([], help="gold training files (surface forms, stop-list)"),
+    dev: List[Path] = typer.Option([], help="gold development files (stop-list thresholds)"),
+    training_forms: bool = typer.Option(True, help="add the training set's surface forms"),
+    dictionary: Optional[Path] = typer.Option(None, help="a saved labeller instead"),
+    save: Optional[Path] = typer.Option(None, help="save the labeller here"),
+    output: Optional[Path] = typer.Option(None, help="write scores and settings as JSON"),
+) -> None:
+    """Score the dictionary labeller as a standalone tagger on a gold file (P/R/F)."""
+    from ..evaluation.scorer import score_documents
+    from ..weak.kb import CHEMICAL, DISEASE
+
+    _check_files([gold], "--gold")
+    overlap = {p.resolve() for p in train + dev} & {gold.resolve()}
+    if overlap:
+        _fail(f"{gold} is also a --train/--dev file: tune on other data than you score on")
+    labeller, info = make_labeller(dictionary, mesh, ctd_diseases, chemical_terms,
+                                   disease_terms, train, dev, training_forms)
+    gold_docs = _read_all([gold])
+    started = time.perf_counter()
+    predicted = [labeller.label(doc) for doc in gold_docs]
+    seconds = time.perf_counter() - started
+    scores = score_documents(gold_docs, predicted, types=[CHEMICAL, DISEASE])
+    typer.echo(f"dictionary labeller on {gold} ({len(gold_docs)} abstracts, "
+               f"{seconds:.2f} s): {json.dumps(info)}")
+    typer.echo(scores.table())
+    if save is not None:
+        labeller.save(save)
+    if output is not None:
+        output.write_text(json.dumps({"gold": str(gold), "settings": info,
+                                      "scores": scores.to_dict()}, indent=2) + "\n",
+                          encoding="utf-8")
+
+
+@weak_app.command("dictionary-label", cls=MultiValueCommand)
+def dictionary_label_command(
+    inputs: List[Path] = typer.Argument(..., help="PubTator files to label"),
+    output: Path = typer.Option(..., help="output PubTator file (.gz to compress)"),
+    dictionary: Optional[Path] = typer.Option(None, help="a saved labeller"),
+    mesh: Optional[Path] = typer.Option(None, help=MESH_HELP),
+    ctd_diseases: Optional[Path] = typer.Option(None, help="CTD_diseases.tsv.gz (MEDIC)"),
+    chemical_terms: Optional[Path] = typer.Option(None, help="lower-cased chemical terms TSV"),
+    disease_terms: Optional[Path] = typer.Option(None, help="lower-cased disease terms TSV"),
+    train: List[Path] = typer.Option([], help="gold training files (surface forms, stop-list)"),
+    dev: List[Path] = typer.Option([], help="gold development files (stop-list thresholds)"),
+) -> None:
+    """Replace the annotations of PubTator files by the dictionary labeller's."""
+    from tqdm import tqdm
+
+    from ..corpus.pubtator import read_pubtator
+    from ..weak.build import PubTatorWriter
+
+    _check_files(inputs, "INPUTS")
+    labeller, info = make_labeller(dictionary, mesh, ctd_diseases, chemical_terms,
+                                   disease_terms, train, dev)
+    typer.echo(f"dictionary: {json.dumps(info)}", err=True)
+    try:
+        with PubTatorWriter(output) as writer:
+            for path in inputs:
+                for doc in tqdm(read_pubtator(path), desc=path.name, unit="doc"):
+                    writer.write(labeller.label(doc))
+    except CorpusFormatError as err:
+        _fail(str(err))
+    typer.echo(f"wrote {writer.count} abstracts to {output}")

@@ -12,6 +12,7 @@ Importing this package also registers scispaCy's ``abbreviation_detector`` facto
 import scispacy.abbreviation  # noqa: F401  (registers the "abbreviation_detector" factory)
 
 from .evaluate import (
+    DEFAULT_TYPE_MAP,
     EndToEndScores,
     NormalisationScores,
     end_to_end,
@@ -24,6 +25,7 @@ from .linker import TypedLinker
 from .pipe import BioNerLinker, make_bioner_linker
 
 __all__ = [
+    "DEFAULT_TYPE_MAP",
     "BioKnowledgeBase",
     "BioNerLinker",
     "EndToEndScores",

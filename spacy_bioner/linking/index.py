@@ -122,6 +122,45 @@ def build_index(
     return CandidateGenerator(ann_index, vectorizer, aliases, kb)
 
 
+class ExactIndex:
+    """Brute-force cosine k-NN over the stored vectors, with nmslib's ``knnQueryBatch`` interface.
+
+    A reference for the approximate index: ``CandidateGenerator(ExactIndex(vectors), ...)``.
+    """
+
+    def __init__(self, vectors: scipy.sparse.spmatrix, batch_size: int = 256) -> None:
+        matrix = scipy.sparse.csr_matrix(vectors, dtype=numpy.float32)
+        norms = numpy.sqrt(numpy.asarray(matrix.multiply(matrix).sum(axis=1))).ravel()
+        norms[norms == 0] = 1.0
+        self.matrix_t = scipy.sparse.diags(1.0 / norms).dot(matrix).T.tocsr()
+        self.batch_size = batch_size
+
+    def knnQueryBatch(self, queries: scipy.sparse.spmatrix, k: int = 10, num_threads: int = 0):  # noqa: N802
+        queries = scipy.sparse.csr_matrix(queries, dtype=numpy.float32)
+        results = []
+        for start in range(0, queries.shape[0], self.batch_size):
+            block = queries[start: start + self.batch_size]
+            norms = numpy.sqrt(numpy.asarray(block.multiply(block).sum(axis=1))).ravel()
+            norms[norms == 0] = 1.0
+            sims = (scipy.sparse.diags(1.0 / norms).dot(block)).dot(self.matrix_t).toarray()
+            kk = min(k, sims.shape[1])
+            for row in sims:
+                top = numpy.argpartition(-row, kk - 1)[:kk]
+                top = top[numpy.argsort(-row[top], kind="stable")]
+                results.append((top.astype(numpy.int32), (1.0 - row[top]).astype(numpy.float32)))
+        return results
+
+
+def load_exact(index_dir: PathLike) -> CandidateGenerator:
+    """Like :func:`load_index`, with exact search over the stored vectors instead of nmslib."""
+    path = check_index_dir(index_dir)
+    paths = LinkerPaths.from_directory(str(path))
+    vectors = scipy.sparse.load_npz(paths.tfidf_vectors)
+    return CandidateGenerator(
+        ExactIndex(vectors), paths.get_tfidf_vectorizer(), paths.get_concept_aliases(), BioKnowledgeBase(path / KB_FILE)
+    )
+
+
 def check_index_dir(index_dir: PathLike) -> Path:
     """The folder, if it holds every index file; else a FileNotFoundError naming what is missing."""
     path = Path(index_dir)
@@ -172,10 +211,12 @@ def copy_index(src: PathLike, dest: PathLike) -> Path:
 
 __all__ = [
     "INDEX_FILES",
+    "ExactIndex",
     "IndexParams",
     "build_index",
     "check_index_dir",
     "copy_index",
+    "load_exact",
     "load_index",
     "make_vectorizer",
     "read_meta",

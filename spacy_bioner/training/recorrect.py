@@ -10,6 +10,7 @@ from the last finished round.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,7 +23,7 @@ import srsly
 from ..corpus.document import Document
 from ..evaluation.predict import predict_documents
 from ..evaluation.scorer import score_documents
-from .spacy_runs import finetune_config, relabel_docbin, train_pipeline
+from .spacy_runs import docbin_labels, finetune_config, labels_config, relabel_docbin, train_pipeline
 
 STATE = "state.json"
 
@@ -103,13 +104,26 @@ def recorrect(
     log: Callable[[str], None] = print,
 ) -> RecorrectionRun:
     """Run re-correction rounds for one weak set; write ``output/best.spacy`` and ``state.json``."""
+    if max_rounds < 1:
+        raise ValueError(f"max_rounds must be at least 1, got {max_rounds}")
     output.mkdir(parents=True, exist_ok=True)
     state_path = output / STATE
     if state_path.exists():
         run = RecorrectionRun.from_dict(srsly.read_json(state_path))
+        if run.weak != str(weak):
+            raise ValueError(
+                f"{state_path}: this folder holds a re-correction of {run.weak}, not {weak}; use another --output"
+            )
+        if run.stopped is not None and run.stopped.startswith("reached max_rounds") and len(run.rounds) < max_rounds:
+            run.stopped = None  # a larger max_rounds continues a run that stopped at the old limit
         log(f"resuming after {len(run.rounds)} finished round(s)")
     else:
         run = RecorrectionRun(weak=str(weak))
+    if run.stopped is None and run.rounds and len(run.rounds) >= max_rounds:
+        run.stopped = f"reached max_rounds={max_rounds}"
+    labels = docbin_labels(weak)  # fixed for every round: a relabelled L may lose a type
+    if not labels:
+        raise ValueError(f"{weak}: the weak set has no entities")
     score_dev = gold_scorer(dev_gold)
     score_test = gold_scorer(test_gold) if test_gold is not None else None
     while run.stopped is None:
@@ -121,7 +135,8 @@ def recorrect(
         times: Dict[str, float] = {}
         t0 = time.perf_counter()
         base = {"paths.train": str(current), "paths.dev": str(dev), **(weak_overrides or {})}
-        weak_model = train_pipeline(config, rdir / "weak", base, gpu_id)
+        weak_cfg = labels_config(config, component, labels, rdir / "weak.cfg")
+        weak_model = train_pipeline(weak_cfg, rdir / "weak", base, gpu_id)
         times["train_weak"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         ft_cfg = finetune_config(config, weak_model, component, rdir / "finetune.cfg")
@@ -154,7 +169,9 @@ def recorrect(
             run.stopped = f"dev F stopped rising at round {n}"
         elif n >= max_rounds:
             run.stopped = f"reached max_rounds={max_rounds}"
-        srsly.write_json(state_path, run.to_dict())
+        _write_json_atomic(state_path, run.to_dict())
+        write_round_table(run, output)
+    _write_json_atomic(state_path, run.to_dict())
     best = run.best
     assert best is not None
     shutil.copyfile(best.relabelled, output / "best.spacy")
@@ -162,21 +179,32 @@ def recorrect(
     return run
 
 
+def _write_json_atomic(path: Path, data: Dict[str, Any]) -> None:
+    """Write JSON to a temporary file, then rename it over ``path`` (no half-written state)."""
+    tmp = path.with_name(path.name + ".tmp")
+    srsly.write_json(tmp, data)
+    os.replace(tmp, path)
+
+
 def write_round_table(run: RecorrectionRun, output: Path) -> str:
     """The paper's Table 3 for one weak set: P/R/F on D and test per round, as Markdown + JSON."""
     lines = [
         f"Re-correction of {Path(run.weak).name} (best round: {run.best.round if run.best else '-'})",
         "",
-        "| round | D P | D R | D F | test P | test R | test F |",
-        "|---|---|---|---|---|---|---|",
+        "| round | trained on | entities after relabelling | D P | D R | D F | test P | test R | test F |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in run.rounds:
         t = r.test["micro"] if r.test else None
         d = r.dev["micro"]
         test_cells = [f"{100 * t[k]:.2f}" for k in "prf"] if t else ["-", "-", "-"]
+        trained_on = Path(run.weak).name if r.round == 1 else f"round {r.round - 1} relabelled"
         lines.append(
-            f"| {r.round} | " + " | ".join(f"{100 * d[k]:.2f}" for k in "prf") + " | " + " | ".join(test_cells) + " |"
+            f"| {r.round} | {trained_on} | {r.relabel_stats.get('entities', '-')} | "
+            + " | ".join(f"{100 * d[k]:.2f}" for k in "prf") + " | " + " | ".join(test_cells) + " |"
         )
+    if run.stopped:
+        lines += ["", f"Stopped: {run.stopped}."]
     text = "\n".join(lines) + "\n"
     (output / "rounds.md").write_text(text, encoding="utf8")
     srsly.write_json(output / "rounds.json", run.to_dict())

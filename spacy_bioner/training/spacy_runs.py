@@ -8,7 +8,7 @@ config (spaCy resumes sourced components instead of re-initialising them).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 from spacy.tokens import Doc, DocBin
 from thinc.api import Config
@@ -34,6 +34,54 @@ def finetune_config(config: Path, source: Path, component: str, output: Path) ->
     return output
 
 
+def docbin_paths(path: Path) -> List[Path]:
+    """The DocBin files of ``path``: the file itself, or a folder's ``.spacy`` files (sorted,
+    recursively, as spaCy's corpus reader walks them; sharded weak sets are such folders)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.spacy") if p.is_file())
+        if not files:
+            raise ValueError(f"{path}: a folder without .spacy files")
+        return files
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such DocBin file or folder")
+    return [path]
+
+
+def read_docbins(path: Path, vocab: Any) -> Iterator[Doc]:
+    """The Docs (with user_data) of a DocBin file or folder of DocBin files, in order."""
+    for file in docbin_paths(path):
+        try:
+            docbin = DocBin(store_user_data=True).from_disk(file)
+        except Exception as err:  # zlib/msgpack errors: name the file
+            raise ValueError(f"{file}: not a readable DocBin file ({err})") from err
+        yield from docbin.get_docs(vocab)
+
+
+def labels_config(config: Path, component: str, labels: Iterable[str], output: Path) -> Path:
+    """Write a copy of ``config`` that initialises ``component`` with fixed entity ``labels``.
+
+    Needed when the training data may lack a label (a relabelled weak set can lose every
+    mention of a type), so that every round's model has the same tag set.
+    """
+    cfg = Config().from_disk(config, interpolate=False)
+    init = cfg.setdefault("initialize", {}).setdefault("components", {}).setdefault(component, {})
+    init["labels"] = sorted(set(labels))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    cfg.to_disk(output, interpolate=False)
+    return output
+
+
+def docbin_labels(path: Path) -> List[str]:
+    """The entity labels used in a DocBin file."""
+    from spacy.vocab import Vocab
+
+    labels = set()
+    for doc in read_docbins(path, Vocab()):
+        labels.update(ent.label_ for ent in doc.ents)
+    return sorted(labels)
+
+
 def fresh_copies(nlp, docs: Iterable[Doc]) -> Iterator[Doc]:
     """Unannotated copies of docs (same tokens, user_data kept) in ``nlp``'s vocab."""
     for doc in docs:
@@ -46,7 +94,7 @@ def relabel_docbin(
     nlp, source: Path, target: Path, batch_size: int = 64, n_process: int = 1
 ) -> Dict[str, int]:
     """Replace every document's entities in a DocBin by ``nlp``'s predictions, tokens unchanged."""
-    docs = DocBin().from_disk(source).get_docs(nlp.vocab)
+    docs = read_docbins(source, nlp.vocab)
     out = DocBin(store_user_data=True)
     stats = {"documents": 0, "entities": 0}
     for doc in nlp.pipe(fresh_copies(nlp, docs), batch_size=batch_size, n_process=n_process):
@@ -59,5 +107,5 @@ def relabel_docbin(
 
 
 def count_docbin(path: Path, vocab: Optional[Any] = None) -> int:
-    """Number of documents in a DocBin file."""
-    return len(DocBin().from_disk(path))
+    """Number of documents in a DocBin file or folder of DocBin files."""
+    return sum(len(DocBin().from_disk(file)) for file in docbin_paths(path))

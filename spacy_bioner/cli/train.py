@@ -1,0 +1,302 @@
+"""CLI commands: recorrect, teacher, distill, similarity, experiments (METHOD.md sections 3 and 4).
+
+Config overrides are ``KEY=VALUE`` pairs (``training.max_steps=100``), given as one
+space-separated string or by repeating the option; values are read as JSON when they parse,
+else as strings, as ``spacy train`` does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, NoReturn, Optional
+
+import srsly
+import typer
+
+from ._app import app
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def parse_overrides(values: Optional[List[str]], option: str = "--overrides") -> Dict[str, Any]:
+    """``["training.max_steps=10 training.eval_frequency=5"]`` -> ``{"training.max_steps": 10, ...}``."""
+    out: Dict[str, Any] = {}
+    for value in values or []:
+        for pair in value.split():
+            key, sep, raw = pair.partition("=")
+            if not sep or not key or "." not in key:
+                raise typer.BadParameter(f"{pair!r} is not SECTION.KEY=VALUE", param_hint=option)
+            try:
+                out[key] = srsly.json_loads(raw)
+            except ValueError:
+                out[key] = raw
+    return out
+
+
+def _require(path: Optional[Path], what: str) -> None:
+    if path is not None and not path.exists():
+        _fail(f"{what} {path} does not exist")
+
+
+def _gold(path: Optional[Path], type_map: Optional[str]):
+    if path is None:
+        return None
+    from .evaluate import parse_type_map, read_documents
+
+    _require(path, "gold file")
+    return read_documents(path, parse_type_map(type_map))
+
+
+def _use_gpu(gpu_id: int) -> None:
+    if gpu_id < 0:
+        return
+    from thinc.api import require_gpu, set_gpu_allocator
+
+    try:
+        set_gpu_allocator("pytorch")
+        require_gpu(gpu_id)
+    except (ValueError, ImportError, RuntimeError) as err:
+        _fail(f"cannot use GPU {gpu_id}: {err}")
+
+
+@app.command("recorrect")
+def recorrect_command(
+    weak: Path = typer.Argument(..., help="Weak set L (DocBin .spacy)."),
+    train: Path = typer.Option(..., "--train", help="Gold training data T (DocBin)."),
+    dev: Path = typer.Option(..., "--dev", help="Gold development data D (DocBin), for spacy train."),
+    dev_gold: Path = typer.Option(..., "--dev-gold", help="D as PubTator: the stopping criterion (mention-level F)."),
+    test_gold: Optional[Path] = typer.Option(None, "--test-gold", help="Test set as PubTator: scored per round, for the record."),
+    config: Path = typer.Option(..., "--config", "-c", help="spaCy training config of the correction model."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for rounds, state.json, rounds.md/json, best.spacy."),
+    max_rounds: int = typer.Option(3, "--max-rounds", min=1, help="Most rounds; fewer when D's F stops rising."),
+    weak_overrides: Optional[List[str]] = typer.Option(None, "--weak-overrides", help="Config overrides for training on L."),
+    finetune_overrides: Optional[List[str]] = typer.Option(None, "--finetune-overrides", help="Config overrides for fine-tuning on T."),
+    component: Optional[str] = typer.Option(None, "--component", help="The bioner_crf component (default: the config's only one)."),
+    type_map: Optional[str] = typer.Option(None, "--type-map", help="Rename gold types: 'ncbi' or FROM=TO,..."),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to train on; -1 for CPU."),
+) -> None:
+    """Label re-correction: train C on L, fine-tune on T, relabel L, repeat while F on D rises."""
+    from ..training.distill import crf_component_name
+    from ..training.experiments import srsly_config
+    from ..training.recorrect import recorrect
+
+    for path, what in ((weak, "weak set"), (train, "train set"), (dev, "dev set"), (config, "config")):
+        _require(path, what)
+    overrides_w = parse_overrides(weak_overrides, "--weak-overrides")
+    overrides_f = parse_overrides(finetune_overrides, "--finetune-overrides")
+    try:
+        name = crf_component_name(srsly_config(config), component)
+    except ValueError as err:
+        _fail(f"{config}: {err}")
+    _use_gpu(gpu_id)
+    try:
+        run = recorrect(
+            weak, train, dev, _gold(dev_gold, type_map), output, config,
+            test_gold=_gold(test_gold, type_map), max_rounds=max_rounds, component=name,
+            weak_overrides=overrides_w, finetune_overrides=overrides_f, gpu_id=gpu_id, log=typer.echo,
+        )  # fmt: skip
+    except ValueError as err:
+        _fail(str(err))
+    typer.echo((output / "rounds.md").read_text(encoding="utf8"))
+    typer.echo(f"best round {run.best.round if run.best else '-'}; wrote {output / 'best.spacy'}")
+
+
+@app.command("teacher")
+def teacher_command(
+    weak: Path = typer.Argument(..., help="Large set to train on (e.g. CDRC as DocBin)."),
+    train: Path = typer.Option(..., "--train", help="Gold training data T (DocBin) to fine-tune on."),
+    dev: Path = typer.Option(..., "--dev", help="Gold development data D (DocBin)."),
+    config: Path = typer.Option(..., "--config", "-c", help="spaCy training config."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder; the teacher is OUTPUT/finetuned/model-best."),
+    weak_overrides: Optional[List[str]] = typer.Option(None, "--weak-overrides", help="Config overrides for training on WEAK."),
+    finetune_overrides: Optional[List[str]] = typer.Option(None, "--finetune-overrides", help="Config overrides for fine-tuning on T."),
+    component: Optional[str] = typer.Option(None, "--component", help="The bioner_crf component (default: the config's only one)."),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to train on; -1 for CPU."),
+) -> None:
+    """Train a teacher: train on WEAK, then fine-tune on T (the same recipe as a correction model)."""
+    from ..training.experiments import train_then_finetune
+
+    for path, what in ((weak, "weak set"), (train, "train set"), (dev, "dev set"), (config, "config")):
+        _require(path, what)
+    _use_gpu(gpu_id)
+    try:
+        model = train_then_finetune(
+            config, weak, train, dev, output, weak_overrides=parse_overrides(weak_overrides, "--weak-overrides"),
+            finetune_overrides=parse_overrides(finetune_overrides, "--finetune-overrides"),
+            component=component, gpu_id=gpu_id,
+        )  # fmt: skip
+    except ValueError as err:
+        _fail(str(err))
+    typer.echo(f"teacher: {model}")
+
+
+@app.command("distill")
+def distill_command(
+    teachers: List[Path] = typer.Option(..., "--teacher", "-t", help="Trained teacher pipeline (repeat for several)."),
+    data: List[Path] = typer.Option(..., "--data", help="DocBin of texts to distil over (repeat for several)."),
+    config: Path = typer.Option(..., "--config", "-c", help="spaCy training config of the student."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for model-best, model-last, distill.json."),
+    distance: str = typer.Option("none", "--distance", help="Soft-label distance: l1, l2, kd or none."),
+    weight: float = typer.Option(1.0, "--weight", "-w", min=0.0, help="Weight w of the soft-label term."),
+    temperature: float = typer.Option(2.0, "--temperature", help="KD temperature t."),
+    hard: bool = typer.Option(True, "--hard/--no-hard", help="CRF loss on each teacher's Viterbi path."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs (default: [training] max_epochs, else 10)."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=0, help="Stop after this many updates (default: [training] max_steps)."),
+    patience: int = typer.Option(0, "--patience", min=0, help="Stop after this many epochs without dev improvement (0: never)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Documents per data file (default: all)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache teacher outputs here, in .npy shards."),
+    shard_size: int = typer.Option(1000, "--shard-size", min=1, help="Documents per cache shard."),
+    dev: Optional[Path] = typer.Option(None, "--dev", help="Gold D as DocBin (for the config's dev corpus)."),
+    dev_gold: Optional[Path] = typer.Option(None, "--dev-gold", help="Gold D as PubTator: model selection per epoch."),
+    overrides: Optional[List[str]] = typer.Option(None, "--overrides", help="Student config overrides (e.g. a smaller model)."),
+    finetune_train: Optional[Path] = typer.Option(None, "--finetune", help="Afterwards fine-tune the student on this gold DocBin (T)."),
+    finetune_overrides: Optional[List[str]] = typer.Option(None, "--finetune-overrides", help="Config overrides for that fine-tuning."),
+    component: Optional[str] = typer.Option(None, "--component", help="The student's bioner_crf component."),
+    type_map: Optional[str] = typer.Option(None, "--type-map", help="Rename gold types: 'ncbi' or FROM=TO,..."),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to train on; -1 for CPU."),
+) -> None:
+    """Distil one or more frozen teachers into a student built from CONFIG."""
+    from ..training.distill import DistillSettings, distill
+
+    for path in teachers:
+        _require(path, "teacher")
+    for path in data:
+        _require(path, "data file")
+    _require(config, "config")
+    _require(dev, "dev set")
+    if finetune_train is not None and dev is None:
+        _fail("--finetune needs --dev (spacy train's dev corpus)")
+    settings = DistillSettings(
+        distance=distance, weight=weight, temperature=temperature, hard=hard, epochs=epochs,
+        max_steps=max_steps, patience=patience, shard_size=shard_size, limit=limit,
+    )  # fmt: skip
+    try:
+        settings.check()
+    except ValueError as err:
+        _fail(str(err))
+    gold = _gold(dev_gold, type_map)
+    _use_gpu(gpu_id)
+    try:
+        result = distill(
+            teachers, data, config, output, settings, overrides=parse_overrides(overrides),
+            dev=dev, dev_gold=gold, cache_dir=cache_dir, gpu_id=gpu_id, component=component,
+            progress=True, log=typer.echo,
+        )  # fmt: skip
+    except (ValueError, FileNotFoundError) as err:
+        _fail(str(err))
+    typer.echo(f"student: {result.model_best} (best epoch {result.best_epoch}); log {output / 'distill.json'}")
+    if finetune_train is not None:
+        from ..training.experiments import finetune
+
+        assert dev is not None
+        name = component or _student_component(Path(result.model_best))
+        model = finetune(
+            config, Path(result.model_best), finetune_train, dev, output / "finetuned", name,
+            parse_overrides(finetune_overrides, "--finetune-overrides"), gpu_id,
+        )  # fmt: skip
+        typer.echo(f"fine-tuned student: {model}")
+
+
+def _student_component(model: Path) -> str:
+    from ..training.distill import crf_component_name
+    from ..training.experiments import srsly_config
+
+    return crf_component_name(srsly_config(model / "config.cfg"))
+
+
+@app.command("similarity")
+def similarity_command(
+    teachers: List[Path] = typer.Option(..., "--teacher", "-t", help="Two teacher pipelines (Tc, then Ta)."),
+    data: List[Path] = typer.Option(..., "--data", help="DocBin of abstracts (repeat for several)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for similarity.json and similarity.png."),
+    bins: int = typer.Option(20, "--bins", min=1, help="Histogram bins over [0, 1]."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Documents per data file (default: all)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Teacher output cache (shared with distill)."),
+    shard_size: int = typer.Option(1000, "--shard-size", min=1, help="Documents per cache shard."),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to run on; -1 for CPU."),
+) -> None:
+    """Label similarity of two teachers per abstract, and its histogram (the paper's Fig. 3)."""
+    from ..training.similarity import teacher_similarity
+
+    if len(teachers) != 2:
+        raise typer.BadParameter(f"give exactly two teachers, got {len(teachers)}", param_hint="--teacher")
+    for path in list(teachers) + list(data):
+        _require(path, "input")
+    try:
+        result = teacher_similarity(
+            teachers, data, output, cache_dir=cache_dir, shard_size=shard_size, bins=bins, limit=limit, gpu_id=gpu_id
+        )
+    except (ValueError, FileNotFoundError) as err:
+        _fail(str(err))
+    typer.echo(
+        f"{result['documents']} abstracts: mean similarity {result['mean']:.4f}, median {result['median']:.4f}, "
+        f"{result['identical_documents']} identical; token agreement {result['token_agreement']:.4f}"
+    )
+    typer.echo(f"wrote {output / 'similarity.json'}, {output / 'similarity.png'}")
+
+
+@app.command("experiments")
+def experiments_command(
+    cdrc: Path = typer.Option(..., "--cdrc", help="Re-corrected coverage set CDRC (DocBin)."),
+    cdra: Path = typer.Option(..., "--cdra", help="Re-corrected accuracy set CDRA (DocBin)."),
+    cdwc: Path = typer.Option(..., "--cdwc", help="Weak coverage set CDWC (DocBin)."),
+    cdwa: Path = typer.Option(..., "--cdwa", help="Weak accuracy set CDWA (DocBin)."),
+    train: Path = typer.Option(..., "--train", help="Gold T (DocBin)."),
+    dev: Path = typer.Option(..., "--dev", help="Gold D (DocBin)."),
+    dev_gold: Path = typer.Option(..., "--dev-gold", help="Gold D (PubTator)."),
+    test_gold: Path = typer.Option(..., "--test-gold", help="Gold test set (PubTator)."),
+    config: Path = typer.Option(..., "--config", "-c", help="spaCy training config (teachers and students)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for teachers, rows, results.json/md."),
+    scale: str = typer.Option("full", "--scale", help="tiny, small or full (steps, epochs, document limits)."),
+    rows: Optional[str] = typer.Option(None, "--rows", help="Comma-separated row ids (default: all)."),
+    unlabeled: Optional[List[Path]] = typer.Option(None, "--unlabeled", help="Unlabelled abstracts (DocBin) for row t4_unlabeled."),
+    weight: float = typer.Option(1.0, "--weight", min=0.0, help="Soft-label weight w."),
+    temperature: float = typer.Option(2.0, "--temperature", help="KD temperature t."),
+    ablation_distance: str = typer.Option("auto", "--ablation-distance", help="Distance of Table 5 rows: auto (best on D), none, l1, l2, kd."),
+    student_overrides: Optional[List[str]] = typer.Option(None, "--student-overrides", help="Config overrides for students."),
+    weak_overrides: Optional[List[str]] = typer.Option(None, "--weak-overrides", help="Overrides for training on large sets."),
+    finetune_overrides: Optional[List[str]] = typer.Option(None, "--finetune-overrides", help="Overrides for fine-tuning on T."),
+    finetune_student: bool = typer.Option(True, "--finetune-student/--no-finetune-student", help="Fine-tune students on T."),
+    large_batch: int = typer.Option(32, "--large-batch", min=0, help="Batch size on the large sets (batch_by_sequence configs; 0: the config's)."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Override the scale's spacy-train max_steps (both stages)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Override the scale's documents per large set."),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to train on; -1 for CPU."),
+) -> None:
+    """Tables 4 and 5: students with and without distillation, and the re-correction ablations."""
+    from dataclasses import replace
+
+    from ..training.experiments import SCALES, ExperimentData, Experiments, ExperimentSettings
+
+    if scale not in SCALES:
+        raise typer.BadParameter(f"unknown scale {scale!r}: use {', '.join(SCALES)}", param_hint="--scale")
+    chosen = SCALES[scale]
+    if max_steps is not None:
+        chosen = replace(
+            chosen,
+            weak_overrides={**chosen.weak_overrides, "training.max_steps": max_steps},
+            finetune_overrides={**chosen.finetune_overrides, "training.max_steps": max_steps},
+        )
+    if limit is not None:
+        chosen = replace(chosen, limit_weak=limit)
+    data = ExperimentData(cdrc, cdra, cdwc, cdwa, train, dev, dev_gold, test_gold, list(unlabeled or []))
+    settings = ExperimentSettings(
+        config=config, output=output, scale=chosen,
+        rows=[r.strip() for r in rows.split(",") if r.strip()] if rows else None,
+        weight=weight, temperature=temperature, ablation_distance=ablation_distance,
+        student_overrides=parse_overrides(student_overrides, "--student-overrides"),
+        weak_overrides=parse_overrides(weak_overrides, "--weak-overrides"),
+        finetune_overrides=parse_overrides(finetune_overrides, "--finetune-overrides"),
+        finetune_student=finetune_student, large_batch_size=large_batch or None, gpu_id=gpu_id,
+    )  # fmt: skip
+    _use_gpu(gpu_id)
+    try:
+        summary = Experiments(data, settings, log=typer.echo).run()
+    except (ValueError, FileNotFoundError) as err:
+        _fail(str(err))
+    from ..training.experiments import results_markdown
+
+    typer.echo(results_markdown(summary))
+    typer.echo(f"wrote {output / 'results.json'}, {output / 'results.md'}")

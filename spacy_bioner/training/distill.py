@@ -1,0 +1,662 @@
+"""Knowledge distillation from frozen CRF teachers into a student (METHOD.md section 4).
+
+For every document of the distillation set and every teacher j, the student minimises::
+
+    [hard]  CRF NLL of teacher j's Viterbi path
+    + w  *  d(soft labels of teacher j, soft labels of the student)
+
+Soft labels are the softmax of a model's per-token emission scores (not CRF marginals).
+Distances, per token over the K tags, with ``p`` the student's and ``q`` the teacher's soft labels:
+
+- ``l1``: ``mean_k |p_k - q_k|``
+- ``l2``: ``mean_k (p_k - q_k)^2``
+- ``kd``: ``-t^2 * sum_k q_k log p_k`` with ``p = softmax(s / t)``, ``q = softmax(e / t)``
+- ``none``: no soft term (hard labels only)
+
+The soft term is summed over tokens, as the CRF NLL is summed over documents. Teachers are
+loaded with ``spacy.load``, frozen (no gradients, prediction mode) and either run on the fly per
+batch or once over the whole set into a shard cache (:class:`TeacherCache`). The student is built
+from a spaCy training config (its ``[training]`` optimizer and batcher are used) and saved as
+an ordinary pipeline (``model-best`` by dev F, ``model-last``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy
+import spacy
+import srsly
+from spacy.attrs import ORTH
+from spacy.language import Language
+from spacy.schemas import ConfigSchemaTraining
+from spacy.strings import StringStore
+from spacy.tokens import Doc, DocBin
+from spacy.util import load_config, registry
+from spacy.vocab import Vocab
+from thinc.api import Model, get_array_module
+from tqdm import tqdm
+
+from ..corpus.document import Document
+from ..evaluation.predict import predict_documents
+from ..evaluation.scorer import score_documents
+from ..pipeline.crf_ner import CRFEntityRecognizer
+from .spacy_runs import docbin_paths
+
+DISTANCES = ("none", "l1", "l2", "kd")
+PathLike = Union[str, Path]
+
+
+# -- soft labels and distances ------------------------------------------------------------------
+
+def softmax(x, temperature: float = 1.0):
+    """Row-wise softmax of ``x / temperature`` (numpy or cupy)."""
+    xp = get_array_module(x)
+    z = x / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    e = xp.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def soft_distance(student, teacher, kind: str, temperature: float = 1.0) -> Tuple[float, Any]:
+    """Distance between soft labels, summed over tokens, and its gradient w.r.t. ``student``.
+
+    ``student`` and ``teacher`` are emission scores ``(n_tokens, n_tags)``; see the module
+    docstring for the distances. Returns ``(loss, d_student)``.
+    """
+    if kind not in DISTANCES:
+        raise ValueError(f"unknown distance {kind!r}: use one of {', '.join(DISTANCES)}")
+    if student.shape != teacher.shape:
+        raise ValueError(f"student emissions {student.shape} and teacher emissions {teacher.shape} differ")
+    xp = get_array_module(student)
+    if kind == "none" or student.shape[0] == 0:
+        return 0.0, xp.zeros_like(student)
+    dtype = student.dtype if student.dtype == xp.float64 else xp.float32
+    student = student.astype(dtype)
+    teacher = xp.asarray(teacher, dtype=dtype)
+    if kind == "kd":
+        if temperature <= 0:
+            raise ValueError(f"the KD temperature must be positive, got {temperature}")
+        p = softmax(student, temperature)
+        q = softmax(teacher, temperature)
+        loss = -(temperature**2) * float((q * xp.log(xp.maximum(p, 1e-30))).sum())
+        return loss, (temperature * (p - q)).astype(dtype)
+    p = softmax(student)
+    q = softmax(teacher)
+    n_tags = student.shape[1]
+    diff = p - q
+    if kind == "l1":
+        loss = float(xp.abs(diff).sum()) / n_tags
+        d_p = xp.sign(diff) / n_tags
+    else:
+        loss = float((diff * diff).sum()) / n_tags
+        d_p = 2.0 * diff / n_tags
+    d_s = p * (d_p - (d_p * p).sum(axis=-1, keepdims=True))  # softmax Jacobian
+    return loss, d_s.astype(dtype)
+
+
+# -- documents ----------------------------------------------------------------------------------
+
+class DocStore:
+    """The token sequences of some DocBin files, kept compact (ORTH ids and spaces per doc).
+
+    Docs are re-made per batch in whichever vocab a model needs. Empty documents are dropped.
+    """
+
+    def __init__(self) -> None:
+        self.strings = StringStore()
+        self.orths: List[numpy.ndarray] = []
+        self.spaces: List[numpy.ndarray] = []
+        self.ids: List[str] = []
+        self.user_data: List[Dict[Any, Any]] = []
+        self.sources: List[str] = []
+        self.skipped_empty = 0
+
+    @classmethod
+    def from_docbins(cls, paths: Sequence[PathLike], limit: Optional[int] = None) -> "DocStore":
+        """Read DocBin files in order; ``limit`` caps the documents taken from each file."""
+        store = cls()
+        for path in map(Path, paths):
+            store.add_docbin(path, limit)
+        if not store.orths:
+            raise ValueError(f"no non-empty documents in {', '.join(map(str, paths))}")
+        return store
+
+    def add_docbin(self, path: Path, limit: Optional[int] = None) -> None:
+        """Add the documents of a DocBin file or folder of DocBin files (``limit`` in all)."""
+        taken = 0
+        for file in docbin_paths(path):
+            if limit is not None and taken >= limit:
+                break
+            taken += self._add_file(file, None if limit is None else limit - taken)
+
+    def _add_file(self, path: Path, limit: Optional[int]) -> int:
+        try:
+            docbin = DocBin(store_user_data=True).from_disk(path)
+        except Exception as err:  # zlib/msgpack errors: name the file
+            raise ValueError(f"{path}: not a readable DocBin file ({err})") from err
+        taken = 0
+        for string in docbin.strings:
+            self.strings.add(string)
+        orth_col = docbin.attrs.index(ORTH)
+        for i, tokens in enumerate(docbin.tokens):
+            if limit is not None and i >= limit:
+                break
+            taken += 1
+            if len(tokens) == 0:
+                self.skipped_empty += 1
+                continue
+            raw = docbin.user_data[i] if i < len(docbin.user_data) else None
+            user_data = dict(srsly.msgpack_loads(raw, use_list=False)) if raw else {}
+            self.orths.append(numpy.ascontiguousarray(tokens[:, orth_col], dtype="uint64"))
+            self.spaces.append(numpy.asarray(docbin.spaces[i], dtype=bool).reshape(-1))
+            self.ids.append(str(user_data.get("pmid", f"{path.name}#{i}")))
+            self.user_data.append({k: v for k, v in user_data.items() if isinstance(k, str)})
+            self.sources.append(str(path))
+        return taken
+
+    def __len__(self) -> int:
+        return len(self.orths)
+
+    @property
+    def lengths(self) -> List[int]:
+        return [len(o) for o in self.orths]
+
+    def words(self, i: int) -> List[str]:
+        return [self.strings[int(o)] for o in self.orths[i]]
+
+    def docs(self, vocab: Vocab, indices: Sequence[int]) -> List[Doc]:
+        """Unannotated Docs of the given documents in ``vocab`` (``user_data`` kept)."""
+        out = []
+        for i in indices:
+            doc = Doc(vocab, words=self.words(i), spaces=self.spaces[i].tolist())
+            doc.user_data.update(self.user_data[i])
+            out.append(doc)
+        return out
+
+    def fingerprint(self) -> str:
+        """A hash of the token sequences (for cache keys)."""
+        digest = hashlib.sha1()
+        for orths, spaces in zip(self.orths, self.spaces):
+            digest.update(numpy.int64(len(orths)).tobytes())
+            digest.update(orths.tobytes())
+            digest.update(spaces.tobytes())
+        return digest.hexdigest()
+
+
+# -- teachers -----------------------------------------------------------------------------------
+
+@dataclass
+class TeacherOutput:
+    """A teacher's view of one document: emission scores ``(n, K)`` and its Viterbi tag ids."""
+
+    emissions: numpy.ndarray
+    path: numpy.ndarray
+
+
+def crf_pipe(nlp: Language, name: Optional[str] = None) -> Tuple[str, CRFEntityRecognizer]:
+    """The CRF tagger pipe of ``nlp`` (by name, else the only one)."""
+    if name is not None:
+        if name not in nlp.pipe_names:
+            raise ValueError(f"pipeline has no component {name!r} (it has {nlp.pipe_names})")
+        pipe = nlp.get_pipe(name)
+        if not isinstance(pipe, CRFEntityRecognizer):
+            raise ValueError(f"component {name!r} is a {type(pipe).__name__}, not a bioner_crf tagger")
+        return name, pipe
+    found = [(n, p) for n, p in nlp.pipeline if isinstance(p, CRFEntityRecognizer)]
+    if len(found) != 1:
+        raise ValueError(f"need exactly one bioner_crf component, found {[n for n, _ in found]} in {nlp.pipe_names}")
+    return found[0]
+
+
+def torch_modules(model: Model) -> List[Any]:
+    """Every torch module held by the layers of a thinc model."""
+    modules = []
+    for node in model.walk():
+        for shim in node.shims:
+            module = getattr(shim, "_model", None)
+            if module is not None and hasattr(module, "parameters"):
+                modules.append(module)
+    return modules
+
+
+class Teacher:
+    """A trained pipeline with a CRF tagger, frozen: prediction only, no gradients."""
+
+    def __init__(self, path: PathLike, component: Optional[str] = None, batch_size: int = 64):
+        self.path = Path(path)
+        try:
+            self.nlp = spacy.load(self.path)
+        except (OSError, ValueError, ImportError) as err:
+            raise ValueError(f"{self.path}: cannot load the teacher pipeline ({err})") from err
+        self.name, self.ner = crf_pipe(self.nlp, component)
+        self.batch_size = batch_size
+        index = self.nlp.pipe_names.index(self.name)
+        self.before = [proc for _, proc in self.nlp.pipeline[:index]]
+        for module in torch_modules(self.ner.model):
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad_(False)
+        self._fingerprint: Optional[str] = None
+
+    @property
+    def tags(self) -> List[str]:
+        return self.ner.tags
+
+    def fingerprint(self) -> str:
+        """A hash of the tagger's weights and tags (for cache keys)."""
+        if self._fingerprint is None:
+            digest = hashlib.sha1(self.ner.model.to_bytes())
+            digest.update(" ".join(self.tags).encode("utf8"))
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    def predict_docs(self, docs: List[Doc]) -> List[TeacherOutput]:
+        """Emissions and Viterbi paths (numpy) for Docs in this teacher's vocab."""
+        for proc in self.before:
+            docs = list(proc.pipe(docs))
+        scores = self.ner.model.predict(docs)
+        paths, _ = self.ner.decode(scores)
+        return [
+            TeacherOutput(_to_numpy(s).astype("float32"), numpy.asarray(p, dtype="int64"))
+            for s, p in zip(scores, paths)
+        ]
+
+    def outputs(self, store: DocStore, indices: Sequence[int]) -> List[TeacherOutput]:
+        """Teacher outputs for documents of ``store``, computed now (``batch_size`` docs a call)."""
+        out: List[TeacherOutput] = []
+        for start in range(0, len(indices), self.batch_size):
+            chunk = indices[start : start + self.batch_size]
+            out.extend(self.predict_docs(store.docs(self.nlp.vocab, chunk)))
+        return out
+
+
+def _to_numpy(array: Any) -> numpy.ndarray:
+    return array.get() if hasattr(array, "get") else numpy.asarray(array)
+
+
+class TeacherCache:
+    """One teacher's outputs over a whole DocStore, in shards of ``.npy`` files.
+
+    Layout: ``<cache_dir>/<key>/shard-00000.{emissions,paths,lengths}.npy`` and ``manifest.json``;
+    the key hashes the teacher's weights, the documents and the shard size, so a changed teacher
+    or data set never reads stale outputs. Shards are written atomically (the ``lengths`` file
+    last), so an interrupted build resumes with the missing shards.
+    """
+
+    def __init__(self, teacher: Teacher, store: DocStore, cache_dir: PathLike, shard_size: int = 1000):
+        if shard_size < 1:
+            raise ValueError(f"shard_size must be positive, got {shard_size}")
+        self.teacher = teacher
+        self.store = store
+        self.shard_size = shard_size
+        key = hashlib.sha1(
+            f"{teacher.fingerprint()} {store.fingerprint()} {shard_size}".encode("utf8")
+        ).hexdigest()[:20]
+        self.dir = Path(cache_dir) / key
+        self.n_shards = (len(store) + shard_size - 1) // shard_size
+        self._loaded: Dict[int, List[TeacherOutput]] = {}
+        self.computed = 0
+
+    def _file(self, shard: int, what: str) -> Path:
+        return self.dir / f"shard-{shard:05d}.{what}.npy"
+
+    def has(self, shard: int) -> bool:
+        return self._file(shard, "lengths").is_file()
+
+    def build(self, progress: bool = False) -> int:
+        """Compute and write the missing shards; return how many were computed."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        manifest = {
+            "teacher": str(self.teacher.path),
+            "tags": self.teacher.tags,
+            "documents": len(self.store),
+            "shard_size": self.shard_size,
+            "shards": self.n_shards,
+        }
+        srsly.write_json(self.dir / "manifest.json", manifest)
+        missing = [s for s in range(self.n_shards) if not self.has(s)]
+        for shard in tqdm(missing, desc=f"teacher {self.teacher.path.name}", unit="shard", disable=not progress):
+            indices = list(range(shard * self.shard_size, min((shard + 1) * self.shard_size, len(self.store))))
+            outputs = self.teacher.outputs(self.store, indices)
+            self._save(shard, "emissions", numpy.concatenate([o.emissions for o in outputs]))
+            self._save(shard, "paths", numpy.concatenate([o.path for o in outputs]).astype("int8"))
+            self._save(shard, "lengths", numpy.asarray([len(o.path) for o in outputs], dtype="int64"))
+        self.computed += len(missing)
+        return len(missing)
+
+    def _save(self, shard: int, what: str, array: numpy.ndarray) -> None:
+        target = self._file(shard, what)
+        tmp = target.with_name(target.name + ".tmp.npy")
+        numpy.save(tmp, array)
+        os.replace(tmp, target)
+
+    def shard(self, shard: int) -> List[TeacherOutput]:
+        """The outputs of one shard (read from disk; the last two shards stay in memory)."""
+        if shard not in self._loaded:
+            if not self.has(shard):
+                self.build()
+            lengths = numpy.load(self._file(shard, "lengths"))
+            emissions = numpy.load(self._file(shard, "emissions"))
+            paths = numpy.load(self._file(shard, "paths")).astype("int64")
+            expected = min(self.shard_size, len(self.store) - shard * self.shard_size)
+            if len(lengths) != expected or int(lengths.sum()) != len(emissions) or len(paths) != len(emissions):
+                raise ValueError(f"{self.dir}: shard {shard} is inconsistent; delete the folder to rebuild it")
+            bounds = numpy.concatenate([[0], numpy.cumsum(lengths)])
+            outputs = [
+                TeacherOutput(emissions[a:b], paths[a:b]) for a, b in zip(bounds[:-1], bounds[1:])
+            ]
+            while len(self._loaded) >= 2:
+                self._loaded.pop(next(iter(self._loaded)))
+            self._loaded[shard] = outputs
+        return self._loaded[shard]
+
+    def outputs(self, store: DocStore, indices: Sequence[int]) -> List[TeacherOutput]:
+        """Cached outputs for documents of the store this cache was built for."""
+        if store is not self.store:
+            raise ValueError("TeacherCache.outputs: a cache serves only the DocStore it was built for")
+        return [self.shard(i // self.shard_size)[i % self.shard_size] for i in indices]
+
+
+TeacherSource = Union[Teacher, TeacherCache]
+
+
+# -- the student --------------------------------------------------------------------------------
+
+def crf_component_name(config: Dict[str, Any], name: Optional[str] = None) -> str:
+    """The name of the ``bioner_crf`` component of a config (the given one is checked)."""
+    components = config.get("components", {})
+    crfs = [n for n in config.get("nlp", {}).get("pipeline", []) if components.get(n, {}).get("factory") == "bioner_crf"]
+    if name is not None:
+        if name not in components:
+            raise ValueError(f"the config has no component {name!r} (it has {list(components)})")
+        return name
+    if len(crfs) != 1:
+        raise ValueError(f"the config needs exactly one bioner_crf component in [nlp] pipeline, found {crfs}")
+    return crfs[0]
+
+
+def build_student(
+    config_path: PathLike,
+    init_data: PathLike,
+    labels: Sequence[str],
+    *,
+    dev: Optional[PathLike] = None,
+    overrides: Optional[Dict[str, Any]] = None,
+    component: Optional[str] = None,
+    gpu_id: int = -1,
+) -> Tuple[Language, str]:
+    """An initialised student pipeline from a training config, with the teachers' labels."""
+    from spacy.training.initialize import init_nlp
+
+    config_path = Path(config_path)
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{config_path}: no such config file")
+    paths = {"paths.train": str(init_data), "paths.dev": str(dev or init_data)}
+    config = load_config(config_path, overrides={**paths, **(overrides or {})}, interpolate=False)
+    name = crf_component_name(config, component)
+    init = config.setdefault("initialize", {}).setdefault("components", {}).setdefault(name, {})
+    init["labels"] = list(labels)
+    nlp = init_nlp(config, use_gpu=gpu_id)
+    _, ner = crf_pipe(nlp, name)
+    index = nlp.pipe_names.index(name)
+    for other, proc in nlp.pipeline[:index]:
+        if hasattr(proc, "update") and hasattr(proc, "model"):
+            raise ValueError(
+                f"{config_path}: the student's CRF must be self-contained; component {other!r} before it is trainable"
+            )
+    return nlp, name
+
+
+@dataclass
+class DistillSettings:
+    """What the student learns from the teachers, and for how long."""
+
+    distance: str = "none"
+    weight: float = 1.0
+    temperature: float = 1.0
+    hard: bool = True
+    epochs: Optional[int] = None  # default: [training] max_epochs if positive, else 10
+    max_steps: Optional[int] = None  # default: [training] max_steps (0 = no limit)
+    patience: int = 0  # epochs without dev improvement before stopping (0 = never)
+    shard_size: int = 1000
+    teacher_batch_size: int = 64
+    limit: Optional[int] = None  # documents per data file
+    seed: Optional[int] = None  # default: [training] seed
+
+    def check(self) -> None:
+        if self.distance not in DISTANCES:
+            raise ValueError(f"unknown distance {self.distance!r}: use one of {', '.join(DISTANCES)}")
+        if self.weight < 0:
+            raise ValueError(f"the soft-label weight must be >= 0, got {self.weight}")
+        if self.temperature <= 0:
+            raise ValueError(f"the temperature must be positive, got {self.temperature}")
+        if not self.hard and (self.distance == "none" or self.weight == 0):
+            raise ValueError("nothing to learn: no hard labels and no soft-label term (distance none or weight 0)")
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"epochs must be positive, got {self.epochs}")
+
+
+@dataclass
+class DistillResult:
+    output: str
+    model_best: str
+    model_last: str
+    best_epoch: Optional[int]
+    epochs: List[Dict[str, Any]] = field(default_factory=list)
+    settings: Dict[str, Any] = field(default_factory=dict)
+    teachers: List[str] = field(default_factory=list)
+    data: List[str] = field(default_factory=list)
+    documents: int = 0
+    tokens: int = 0
+    cache: Optional[Dict[str, Any]] = None
+    seconds: Dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+class _Item:
+    """A document index that batchers can measure (``len`` = tokens)."""
+
+    __slots__ = ("index", "length")
+
+    def __init__(self, index: int, length: int):
+        self.index = index
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+
+def epoch_order(n_docs: int, block: int, rng: random.Random) -> List[List[int]]:
+    """Shuffled blocks of consecutive indices (cache shards), each shuffled inside."""
+    blocks = [list(range(s, min(s + block, n_docs))) for s in range(0, n_docs, block)]
+    rng.shuffle(blocks)
+    for b in blocks:
+        rng.shuffle(b)
+    return blocks
+
+
+def distill_step(
+    ner: CRFEntityRecognizer,
+    docs: List[Doc],
+    teacher_outputs: Sequence[Sequence[TeacherOutput]],
+    settings: DistillSettings,
+    optimizer: Any,
+) -> Tuple[float, float]:
+    """One update of the student on a batch; returns (hard loss, weighted soft loss)."""
+    ops = ner.model.ops
+    scores, backprop = ner.model.begin_update(docs)
+    lengths = [len(s) for s in scores]
+    gradient = [ops.alloc2f(*s.shape) for s in scores]
+    hard_loss = soft_loss = 0.0
+    use_soft = settings.distance != "none" and settings.weight > 0
+    flat = ops.flatten(scores) if use_soft else None
+    for outputs in teacher_outputs:
+        if settings.hard:
+            loss, d_hard = ner.crf_loss(scores, [o.path for o in outputs])
+            hard_loss += loss
+            gradient = [g + d for g, d in zip(gradient, d_hard)]
+        if use_soft:
+            teacher = ops.asarray(numpy.concatenate([o.emissions for o in outputs]))
+            loss, d_soft = soft_distance(flat, teacher, settings.distance, settings.temperature)
+            soft_loss += settings.weight * loss
+            d_soft = ops.unflatten(d_soft * settings.weight, ops.asarray1i(lengths))
+            gradient = [g + d for g, d in zip(gradient, d_soft)]
+    backprop(gradient)
+    ner.finish_update(optimizer)
+    return hard_loss, soft_loss
+
+
+def score_pipeline(nlp: Language, gold: Sequence[Document], types: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """Mention-level scores (BioCreative) of ``nlp`` on gold documents, as a dict."""
+    pred, wps = predict_documents(nlp, gold)
+    result = score_documents(gold, pred, types=types).to_dict()
+    result["words_per_second"] = wps
+    return result
+
+
+def distill(
+    teachers: Sequence[PathLike],
+    data: Sequence[PathLike],
+    config: PathLike,
+    output: PathLike,
+    settings: Optional[DistillSettings] = None,
+    *,
+    overrides: Optional[Dict[str, Any]] = None,
+    dev: Optional[PathLike] = None,
+    dev_gold: Optional[Sequence[Document]] = None,
+    cache_dir: Optional[PathLike] = None,
+    gpu_id: int = -1,
+    component: Optional[str] = None,
+    progress: bool = False,
+    log: Callable[[str], None] = print,
+) -> DistillResult:
+    """Train a student from ``config`` on the teachers' outputs over ``data``; save it in ``output``.
+
+    Writes ``model-best`` (best dev F, or the last epoch without ``dev_gold``), ``model-last``
+    and ``distill.json`` (settings, per-epoch losses and dev scores, seconds).
+    """
+    settings = settings or DistillSettings()
+    settings.check()
+    if not teachers:
+        raise ValueError("distillation needs at least one teacher")
+    if not data:
+        raise ValueError("distillation needs at least one data file")
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    seconds: Dict[str, float] = {}
+    if gpu_id >= 0:
+        from thinc.api import require_gpu, set_gpu_allocator
+
+        set_gpu_allocator("pytorch")
+        require_gpu(gpu_id)
+
+    t0 = time.perf_counter()
+    loaded = [Teacher(path, batch_size=settings.teacher_batch_size) for path in teachers]
+    tags = loaded[0].tags
+    for teacher in loaded[1:]:
+        if teacher.tags != tags:
+            raise ValueError(f"teachers disagree on tags: {loaded[0].path} has {tags}, {teacher.path} has {teacher.tags}")
+    store = DocStore.from_docbins(data, settings.limit)
+    log(f"{len(store)} documents, {sum(store.lengths)} tokens from {len(data)} file(s); {len(loaded)} teacher(s)")
+    sources: List[TeacherSource] = list(loaded)
+    cache_info = None
+    if cache_dir is not None:
+        caches = [TeacherCache(t, store, cache_dir, settings.shard_size) for t in loaded]
+        computed = [c.build(progress=progress) for c in caches]
+        cache_info = {"dirs": [str(c.dir) for c in caches], "shards": caches[0].n_shards, "computed": computed}
+        sources = list(caches)
+    seconds["teachers"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    labels = sorted({tag[2:] for tag in tags if tag != "O"})
+    nlp, name = build_student(config, data[0], labels, dev=dev, overrides=overrides, component=component, gpu_id=gpu_id)
+    _, ner = crf_pipe(nlp, name)
+    if ner.tags != tags:
+        raise ValueError(f"student tags {ner.tags} differ from the teachers' {tags}")
+    training = registry.resolve(nlp.config.interpolate()["training"], schema=ConfigSchemaTraining)
+    optimizer = training["optimizer"]
+    batcher = training["batcher"]
+    epochs = settings.epochs or (training["max_epochs"] if training["max_epochs"] > 0 else 10)
+    max_steps = settings.max_steps if settings.max_steps is not None else training["max_steps"]
+    seed = settings.seed if settings.seed is not None else (training["seed"] or 0)
+    rng = random.Random(seed)
+    seconds["init"] = time.perf_counter() - t0
+
+    best_f, best_epoch, stale, steps = -1.0, None, 0, 0
+    history: List[Dict[str, Any]] = []
+    lengths = store.lengths
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        hard_total = soft_total = 0.0
+        blocks = epoch_order(len(store), settings.shard_size, rng)
+        n_batches = 0
+        bar = tqdm(total=len(store), desc=f"epoch {epoch}", unit="doc", disable=not progress)
+        for block in blocks:
+            for batch in batcher([_Item(i, lengths[i]) for i in block]):
+                indices = [item.index for item in batch]
+                docs = store.docs(nlp.vocab, indices)
+                outs = [source.outputs(store, indices) for source in sources]
+                hard, soft = distill_step(ner, docs, outs, settings, optimizer)
+                optimizer.step_schedules()
+                hard_total += hard
+                soft_total += soft
+                steps += 1
+                n_batches += 1
+                bar.update(len(indices))
+                if max_steps and steps >= max_steps:
+                    break
+            if max_steps and steps >= max_steps:
+                break
+        bar.close()
+        record: Dict[str, Any] = {
+            "epoch": epoch, "steps": steps, "batches": n_batches,
+            "loss_hard": hard_total, "loss_soft": soft_total, "train_seconds": time.perf_counter() - t0,
+        }  # fmt: skip
+        improved = dev_gold is None
+        if dev_gold is not None:
+            t1 = time.perf_counter()
+            record["dev"] = score_pipeline(nlp, dev_gold, types=labels)
+            record["dev_seconds"] = time.perf_counter() - t1
+            f = record["dev"]["micro"]["f"]
+            improved = f > best_f
+            log(f"epoch {epoch}: loss hard {hard_total:.2f} soft {soft_total:.4f}, dev F {100 * f:.2f}")
+            if improved:
+                best_f = f
+        else:
+            log(f"epoch {epoch}: loss hard {hard_total:.2f} soft {soft_total:.4f}")
+        if improved:
+            best_epoch, stale = epoch, 0
+            nlp.to_disk(output / "model-best")
+        else:
+            stale += 1
+        history.append(record)
+        if (max_steps and steps >= max_steps) or (settings.patience and stale >= settings.patience):
+            break
+    nlp.to_disk(output / "model-last")
+    seconds["total"] = time.perf_counter() - started
+    result = DistillResult(
+        output=str(output),
+        model_best=str(output / "model-best"),
+        model_last=str(output / "model-last"),
+        best_epoch=best_epoch,
+        epochs=history,
+        settings=asdict(settings),
+        teachers=[str(t) for t in teachers],
+        data=[str(d) for d in data],
+        documents=len(store),
+        tokens=int(sum(lengths)),
+        cache=cache_info,
+        seconds=seconds,
+    )
+    srsly.write_json(output / "distill.json", result.to_dict())
+    return result

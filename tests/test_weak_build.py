@@ -1,0 +1,228 @@
+"""Building CDWC/CDWA: filtering, leak guard, duplicates, accounting, outputs, statistics, CLI."""
+
+import json
+from pathlib import Path
+
+import pytest
+from spacy.tokens import DocBin
+from typer.testing import CliRunner
+
+from spacy_bioner.cli import app
+from spacy_bioner.cli.weak import expand_multi_values
+from spacy_bioner.corpus.pubtator import read_pubtator
+from spacy_bioner.corpus.splits import LeakGuard
+from spacy_bioner.corpus.tokenizer import make_bio_nlp
+from spacy_bioner.weak.build import DocBinWriter, build_weak_datasets
+from spacy_bioner.weak.dictionary import DictionaryLabeller, StopList
+from spacy_bioner.weak.kb import CHEMICAL, DISEASE, KnowledgeBase, load_knowledge_base
+from spacy_bioner.weak.stats import DatasetStats, stats_from_file, table_markdown
+
+# PMID 1: KB-linked; a supported chemical, an unsupported one, a composite disease whose second
+# part is supported, a disease without id, a gene and a species.
+# PMID 2: no KB entry. PMID 3: gold. PMID 1 again in the second file: a duplicate.
+DOC1_TITLE = "Cisplatin and aspirin in renal failure."
+DOC1_ABSTRACT = "Nephrotoxicity with TP53 in rats and pain."
+FILE_A = f"""1|t|{DOC1_TITLE}
+1|a|{DOC1_ABSTRACT}
+1\t0\t9\tCisplatin\tChemical\tMESH:D002945
+1\t14\t21\taspirin\tChemical\tMESH:D001241
+1\t25\t38\trenal failure\tDisease\tMESH:D007676|MESH:D051437
+1\t40\t54\tNephrotoxicity\tDisease\t-
+1\t60\t64\tTP53\tGene\t7157
+1\t68\t72\trats\tSpecies\t10116
+1\t77\t81\tpain\tDisease\tMESH:D010146
+
+2|t|Lithium and mania.
+2|a|Lithium treats mania.
+2\t0\t7\tLithium\tChemical\tMESH:D008094
+2\t12\t17\tmania\tDisease\tMESH:D001714
+
+3|t|Gold abstract about cocaine.
+3|a|Cocaine.
+3\t20\t27\tcocaine\tChemical\tMESH:D003042
+"""
+FILE_B = f"""1|t|{DOC1_TITLE}
+1|a|{DOC1_ABSTRACT}
+1\t0\t9\tCisplatin\tChemical\tMESH:D002945
+
+4|t|Valproate and seizures.
+4|a|No annotations here.
+4\t0\t9\tValproate\tChemical\tMESH:D014635
+"""
+GOLD = "3|t|Gold abstract about cocaine.\n3|a|Cocaine.\n"
+UNLABELED = "5|t|Haloperidol and akathisia.\n5|a|A gene: TP53.\n5\t35\t39\tTP53\tGene\t7157\n"
+
+
+@pytest.fixture()
+def inputs(tmp_path):
+    paths = {}
+    for name, text in (("a.PubTator", FILE_A), ("b.PubTator", FILE_B), ("gold.txt", GOLD),
+                       ("unlabeled.PubTator", UNLABELED)):
+        paths[name] = tmp_path / name
+        paths[name].write_text(text, encoding="utf-8")
+    return paths
+
+
+@pytest.fixture()
+def kb():
+    kb = KnowledgeBase()
+    kb.pmids["1"] = kb._entities("1")
+    kb.pmids["1"].chemicals.add("D002945")
+    kb.pmids["1"].diseases.update({"D051437", "D010146"})
+    kb.pmids["4"] = kb._entities("4")
+    kb.pmids["4"].chemicals.add("D014635")
+    kb.pmids["5"] = kb._entities("5")
+    kb.pmids["5"].chemicals.add("D006220")
+    return kb
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return make_bio_nlp()
+
+
+def keys(path):
+    return {(d.pmid, m.start, m.end, m.type) for d in read_pubtator(path) for m in d.mentions}
+
+
+def test_build_filters_counts_and_writes(tmp_path, inputs, kb, nlp):
+    out = tmp_path / "out"
+    guard = LeakGuard.from_files([inputs["gold.txt"]])
+    result = build_weak_datasets([inputs["a.PubTator"], inputs["b.PubTator"]], kb, out,
+                                 guard=guard, nlp=nlp, progress=False)
+    report = result.report
+    assert report.accounting_errors() == []
+    cdwc, cdwa = keys(out / "CDWC.PubTator.gz"), keys(out / "CDWA.PubTator.gz")
+    assert cdwa <= cdwc
+    assert cdwa == {("1", 0, 9, CHEMICAL), ("1", 25, 38, DISEASE), ("1", 77, 81, DISEASE),
+                    ("4", 0, 9, CHEMICAL)}
+    assert {k[0] for k in cdwc} == {"1", "2", "4"}
+    assert [d.pmid for d in read_pubtator(out / "CDWA.PubTator.gz")] == ["1", "4"]
+    m = {k: dict(v) for k, v in report.mentions.items()}
+    assert m["read"] == {CHEMICAL: 6, DISEASE: 4, "Gene": 1, "Species": 1}
+    assert m["filtered_by_type"] == {"Gene": 1, "Species": 1}
+    assert m["duplicate_document"] == {CHEMICAL: 1} and m["gold_document"] == {CHEMICAL: 1}
+    assert m["removed_no_id"] == {DISEASE: 1} and m["removed_not_in_kb"] == {CHEMICAL: 1}
+    assert m["removed_no_kb_entry"] == {CHEMICAL: 1, DISEASE: 1}  # PMID 2
+    assert report.duplicates == 1 and report.duplicate_examples[0]["pmid"] == "1"
+    saved = json.loads((out / "report.json").read_text())
+    assert saved["leak_guard"]["removed"] == [{"pmid": "3", "source": f"{inputs['a.PubTator']}:16"}]
+    assert saved["accounting_errors"] == [] and saved["documents"]["CDWA"] == 2
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["CDWC"]["abstracts"] == 3 and stats["CDWA"]["abstracts"] == 2
+    assert stats["CDWC"]["mentions"] == {CHEMICAL: 4, DISEASE: 4}
+    # unique ids: composite ids count per part; the id-less mention has none
+    assert stats["CDWC"]["unique_ids"] == {CHEMICAL: 4, DISEASE: 4}
+    assert stats["CDWC"]["mentions_without_id"] == {CHEMICAL: 0, DISEASE: 1}
+    assert stats["CDWA"]["mentions"] == {CHEMICAL: 2, DISEASE: 2}
+    assert "| CDWA | 2 |" in (out / "stats.md").read_text()
+    docs = list(DocBin(store_user_data=True).from_disk(out / "CDWA.spacy").get_docs(nlp.vocab))
+    assert [d.user_data["pmid"] for d in docs] == ["1", "4"]
+    assert [(e.text, e.label_) for e in docs[0].ents] == [
+        ("Cisplatin", CHEMICAL), ("renal failure", DISEASE), ("pain", DISEASE)]
+    assert stats["CDWA"]["tokens"] == sum(len(d) for d in docs)
+
+
+def test_keep_unlinked_and_dictionary_inputs(tmp_path, inputs, kb, nlp):
+    labeller = DictionaryLabeller(stoplist=StopList())
+    labeller.add_term("haloperidol", CHEMICAL, "D006220", 2)
+    labeller.add_term("akathisia", DISEASE, "D017109", 2)
+    result = build_weak_datasets([inputs["a.PubTator"]], kb, tmp_path / "out",
+                                 unlabeled=[inputs["unlabeled.PubTator"]], labeller=labeller,
+                                 nlp=nlp, require_kb=False, progress=False, docbin=False)
+    report = result.report
+    assert report.accounting_errors() == []
+    assert dict(report.mentions["replaced_by_dictionary"]) == {"Gene": 1}
+    assert dict(report.mentions["dictionary_labels"]) == {CHEMICAL: 1, DISEASE: 1}
+    cdwc, cdwa = keys(tmp_path / "out" / "CDWC.PubTator.gz"), keys(tmp_path / "out" / "CDWA.PubTator.gz")
+    assert ("5", 0, 11, CHEMICAL) in cdwc and ("5", 16, 25, DISEASE) in cdwc
+    assert ("5", 0, 11, CHEMICAL) in cdwa and ("5", 16, 25, DISEASE) not in cdwa
+    assert report.documents["CDWA"] == report.documents["CDWC"] == 4  # gold kept: no guard
+    assert [s.name for s in result.stats] == ["CDWC", "CDWA", "CDWC (dictionary part)"]
+    assert not (tmp_path / "out" / "CDWC.spacy").exists()
+    with pytest.raises(ValueError, match="labeller"):
+        build_weak_datasets([], kb, tmp_path / "x", unlabeled=[inputs["unlabeled.PubTator"]])
+
+
+def test_docbin_shards(tmp_path, nlp):
+    writer = DocBinWriter(tmp_path / "set.spacy", shard_size=2)
+    for text in ("a b", "c d", "e f"):
+        writer.add(nlp.make_doc(text))
+    writer.close()
+    shards = sorted(p.name for p in (tmp_path / "set.spacy").iterdir())
+    assert shards == ["shard-00000.spacy", "shard-00001.spacy"]
+    assert stats_from_file(tmp_path / "set.spacy").abstracts == 3
+    from spacy.training import Corpus
+
+    assert len(list(Corpus(tmp_path / "set.spacy")(nlp))) == 3
+
+
+def test_stats_arithmetic_and_table():
+    from spacy_bioner.corpus.document import Document, Mention
+
+    stats = DatasetStats("X")
+    stats.add(Document("1", "a", "b", [Mention(0, 1, "a", CHEMICAL, ("MESH:D1", "D2")),
+                                       Mention(2, 3, "b", CHEMICAL, ("D1",)),
+                                       Mention(2, 3, "b", DISEASE, ("-1",))]), 5)
+    stats.add(Document("2", "a", "b", [Mention(0, 1, "a", DISEASE, ("OMIM:1",))]), 7)
+    data = stats.to_dict()
+    assert data["abstracts"] == 2 and data["tokens"] == 12 and data["mentions_total"] == 4
+    assert data["mentions"] == {CHEMICAL: 2, DISEASE: 2}
+    assert data["unique_ids"] == {CHEMICAL: 2, DISEASE: 1}
+    assert data["mentions_without_id"] == {CHEMICAL: 0, DISEASE: 1}
+    assert table_markdown([stats]).splitlines()[-1] == "| X | 2 | 12 | 2 | 2 | 2 | 1 |"
+
+
+def test_expand_multi_values():
+    args = ["--pubtator", "a", "b", "--output", "o", "--gold", "g1", "g2", "--", "--x"]
+    assert expand_multi_values(args, {"--pubtator", "--gold"}) == [
+        "--pubtator", "a", "--pubtator", "b", "--output", "o", "--gold", "g1", "--gold", "g2",
+        "--", "--x"]
+
+
+def test_cli_build_and_stats(tmp_path, inputs):
+    medic = tmp_path / "medic.tsv"
+    medic.write_text("# header\nRenal failure\tMESH:D051437\t\t\t\tC12\tC\t\t\n")
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("1\tchem_disease:x\tMESH:D051437\tMESH:D002945\n")
+    out = tmp_path / "cli"
+    runner = CliRunner()
+    result = runner.invoke(app, [
+        "weak", "build", "--pubtator", str(inputs["a.PubTator"]), str(inputs["b.PubTator"]),
+        "--ctd", str(pairs), "--ctd-diseases", str(medic), "--gold", str(inputs["gold.txt"]),
+        "--output", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "1 gold abstracts removed (3)" in result.output
+    for name in ("CDWC.PubTator.gz", "CDWA.PubTator.gz", "CDWC.spacy", "CDWA.spacy",
+                 "stats.json", "stats.md", "report.json"):
+        assert (out / name).exists(), name
+    assert keys(out / "CDWA.PubTator.gz") == {("1", 0, 9, CHEMICAL), ("1", 25, 38, DISEASE)}
+    stats = runner.invoke(app, ["weak", "stats", str(out / "CDWA.PubTator.gz"),
+                                str(out / "CDWA.spacy"), "--name", "pubtator", "spacy"])
+    assert stats.exit_code == 0, stats.output
+    rows = [line for line in stats.output.splitlines() if line.startswith("| pubtator")
+            or line.startswith("| spacy")]
+    assert [r.split("|")[2:] for r in rows][0] == [r.split("|")[2:] for r in rows][1]
+    bad = runner.invoke(app, ["weak", "build", "--pubtator", str(tmp_path / "missing"),
+                              "--ctd", str(pairs), "--ctd-diseases", str(medic),
+                              "--gold", str(inputs["gold.txt"]), "--output", str(out)])
+    assert bad.exit_code == 1 and "missing is not a file" in bad.output
+
+
+def test_real_curated_abstracts(tmp_path, data_dir, nlp):
+    kb = load_knowledge_base([data_dir / "ctd" / "chemdisgene_curated_relationships.tsv.gz"],
+                             data_dir / "ctd" / "CTD_diseases.tsv.gz",
+                             data_dir / "mesh" / "mesh_descriptor_terms.tsv.gz")
+    guard = LeakGuard.from_data_dir(data_dir)
+    result = build_weak_datasets([data_dir / "pubtator" / "chemdisgene_curated.PubTator.gz"],
+                                 kb, tmp_path / "real", guard=guard, nlp=nlp, progress=False,
+                                 docbin=False)
+    report = result.report
+    assert report.accounting_errors() == []
+    assert [pmid for pmid, _ in guard.removed] == ["16867246"]  # the one CDR test abstract
+    assert report.documents_read == 523 and report.documents["CDWC"] == 522
+    cdwc = keys(tmp_path / "real" / "CDWC.PubTator.gz")
+    cdwa = keys(tmp_path / "real" / "CDWA.PubTator.gz")
+    assert cdwa <= cdwc and len(cdwa) > 1000
+    assert report.mentions["filtered_by_type"]["Gene"] > 1000
+    assert {k[3] for k in cdwc} == {CHEMICAL, DISEASE}
