@@ -22,8 +22,13 @@ def pmids_of(paths: Iterable[Path]) -> Set[str]:
     return {doc.pmid for path in paths for doc in read_pubtator(path, text_only=True)}
 
 
-def iter_texts(paths: Sequence[Path], exclude: Set[str], stats: Optional[dict] = None) -> Iterator[str]:
-    """Abstract texts of the files, each PMID once, skipping excluded PMIDs (counted in ``stats``)."""
+def iter_texts(
+    paths: Sequence[Path], exclude: Set[str], stats: Optional[dict] = None, limit: int = 0
+) -> Iterator[str]:
+    """Abstract texts of the files, each PMID once, skipping excluded PMIDs (counted in ``stats``).
+
+    ``limit`` > 0 stops after that many abstracts (a quick run); the stop is counted in ``stats``.
+    """
     seen: Set[str] = set()
     for path in paths:
         doc: Document
@@ -32,6 +37,10 @@ def iter_texts(paths: Sequence[Path], exclude: Set[str], stats: Optional[dict] =
                 if stats is not None:
                     stats["excluded"] = stats.get("excluded", 0) + 1
                 continue
+            if limit and len(seen) >= limit:
+                if stats is not None:
+                    stats["limit_reached"] = limit
+                return
             if doc.pmid in seen:
                 if stats is not None:
                     stats["duplicates"] = stats.get("duplicates", 0) + 1

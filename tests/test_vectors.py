@@ -28,6 +28,9 @@ def test_iter_texts_excludes_and_dedupes(tmp_path):
     texts = list(iter_texts([a, b], exclude={"2"}, stats=stats))
     assert texts == ["Aspirin aspirin relieves pain.", "Other cisplatin nephrotoxicity."]
     assert stats == {"documents": 2, "excluded": 1, "duplicates": 1}
+    stats = {}
+    assert len(list(iter_texts([a, b], exclude=set(), stats=stats, limit=1))) == 1
+    assert stats["limit_reached"] == 1
 
 
 def test_vectors_command(tmp_path):

@@ -20,6 +20,7 @@ def vectors_command(
     min_count: int = typer.Option(2, help="Ignore words rarer than this"),
     epochs: int = typer.Option(5, help="Training epochs"),
     seed: int = typer.Option(0),
+    limit: int = typer.Option(0, help="Use at most this many abstracts (0: all), for quick runs"),
 ) -> None:
     """Train word2vec on abstract text (test PMIDs excluded) and run `spacy init vectors`."""
     from ..corpus.tokenizer import make_bio_nlp
@@ -30,7 +31,7 @@ def vectors_command(
             raise typer.BadParameter(f"{path} does not exist")
     excluded = pmids_of(exclude)
     stats: dict = {"excluded_pmids": len(excluded)}
-    corpus = TokenisedCorpus(iter_texts(inputs, excluded, stats), spacy_tokenize(make_bio_nlp()))
+    corpus = TokenisedCorpus(iter_texts(inputs, excluded, stats, limit), spacy_tokenize(make_bio_nlp()))
     stats["tokens"] = corpus.n_tokens
     output.mkdir(parents=True, exist_ok=True)
     w2v = output.parent / (output.name + ".w2v.txt")
