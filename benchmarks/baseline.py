@@ -133,16 +133,17 @@ def best_dev_score(model_dir: Path) -> Optional[float]:
     return perf.get("ents_f")
 
 
-def format_table(rows: List[Dict[str, object]], markdown: bool) -> str:
+def format_table(rows: List[Dict[str, object]], threads: List[int], markdown: bool) -> str:
     header = ["model", "Chem P", "Chem R", "Chem F", "Dis P", "Dis R", "Dis F", "all P", "all R", "all F",
-              "words/s", "size MB", "peak RSS MB", "train min", "epochs"]
+              *[f"words/s {n}thr" for n in threads], "size MB", "peak RSS MB", "train min", "epochs"]
     body = []
     for row in rows:
         s = row["scores"]
         cells = [row["label"]]
         for part in (s["per_type"]["Chemical"], s["per_type"]["Disease"], s["micro"]):
             cells += [f"{100 * part['p']:.2f}", f"{100 * part['r']:.2f}", f"{100 * part['f']:.2f}"]
-        cells += [f"{row['words_per_second']:,.0f}", f"{row['size_mb']:.1f}", f"{row['peak_rss_mb']:.0f}",
+        cells += [f"{row[f'words_per_second_{n}threads']:,.0f}" for n in threads]
+        cells += [f"{row['size_mb']:.1f}", f"{row['peak_rss_mb']:.0f}",
                   f"{row['train_seconds'] / 60:.1f}", str(row.get("epochs", "?"))]
         body.append(cells)
     if markdown:
@@ -172,12 +173,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--output", type=Path, required=True, help="folder for baseline.json and baseline.md")
     parser.add_argument("--no-vectors", action="store_true", help="compare without word vectors")
     parser.add_argument("--with-minilm", action="store_true", help="also train the Transformer-CRF on MiniLM")
+    parser.add_argument("--only", help="comma-separated model names to run (bilstm_crf, spacy_ner, trf_minilm)")
     parser.add_argument("--max-epochs", type=int, help="override [training] max_epochs of every config")
     parser.add_argument("--max-steps", type=int, help="override [training] max_steps of every config")
     parser.add_argument("--eval-frequency", type=int, help="override [training] eval_frequency")
     parser.add_argument("--limit", type=int, default=0, help="use only this many T (and limit/5 D) and test docs")
     parser.add_argument("--batch-size", type=int, default=64, help="nlp.pipe batch size for every model")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads in training and prediction")
+    parser.add_argument("--threads", default="2,1",
+                        help="comma-separated torch thread counts to time prediction with (one child each)")
+    parser.add_argument("--train-threads", type=int, default=1,
+                        help="torch/OpenMP threads in training (1: multi-threaded LSTMs stall on a busy machine)")
     parser.add_argument("--repeat", type=int, default=3, help="timed prediction runs per model (best kept)")
     parser.add_argument("--reuse", action="store_true", help="keep models already trained in --work")
     parser.add_argument("--predict-child", nargs=3, metavar=("MODEL", "GOLD", "OUT"), help=argparse.SUPPRESS)
@@ -185,7 +190,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     if args.predict_child:
         model, gold, out = (Path(p) for p in args.predict_child)
-        predict_child(model, gold, out, args.batch_size, args.threads, args.repeat, args.limit)
+        predict_child(model, gold, out, args.batch_size, int(args.threads), args.repeat, args.limit)
         return 0
     if args.data is None:
         parser.error("give --data or set BIONER_DATA_MIRROR")
@@ -193,8 +198,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     args.output.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
-           "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+    threads = [int(t) for t in str(args.threads).split(",") if t.strip()]
+    if not threads or min(threads) < 1:
+        parser.error(f"--threads {args.threads!r}: give positive thread counts, e.g. 2,1")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+    train_env = {**env, "OMP_NUM_THREADS": str(args.train_threads), "MKL_NUM_THREADS": str(args.train_threads)}
     py = sys.executable
     start_all = time.perf_counter()
 
@@ -214,7 +222,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     vectors_stats = json.loads((vectors / "vectors_stats.json").read_text()) if vectors else None
 
     rows: List[Dict[str, object]] = []
-    for spec in model_specs(args, vectors):
+    specs = model_specs(args, vectors)
+    if args.only:
+        wanted = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = sorted(set(wanted) - {str(s["name"]) for s in specs})
+        if unknown:
+            parser.error(f"--only: unknown model(s) {unknown}; use {[s['name'] for s in specs]}")
+        specs = [s for s in specs if s["name"] in wanted]
+    for spec in specs:
         out_dir = work / str(spec["name"])
         train_log = work / f"{spec['name']}.train.log"
         model_best = out_dir / "model-best"
@@ -226,21 +241,27 @@ def main(argv: Optional[List[str]] = None) -> int:
                    "--paths.train", str(splits / "T.spacy"), "--paths.dev", str(splits / "D.spacy"),
                    "--paths.vectors", str(vectors) if vectors else "null",
                    *spec["overrides"], *train_overrides(args)]  # fmt: skip
-            train_seconds = run(cmd, train_log, env)
+            train_seconds = run(cmd, train_log, train_env)
             (out_dir / "train_seconds.json").write_text(json.dumps({"seconds": train_seconds}))
             log(f"{spec['name']}: trained in {train_seconds / 60:.1f} min, dev ents_f {best_dev_score(model_best)}")
-        result_path = work / f"{spec['name']}.test.json"
-        cmd = [py, str(Path(__file__).resolve()), "--output", str(args.output), "--batch-size", str(args.batch_size),
-               "--threads", str(args.threads), "--repeat", str(args.repeat), "--limit", str(args.limit),
-               "--predict-child", str(model_best), str(splits / "test.PubTator"), str(result_path)]  # fmt: skip
-        run(cmd, work / f"{spec['name']}.test.log", env)
-        row = json.loads(result_path.read_text(encoding="utf8"))
+        row: Dict[str, object] = {}
+        for n in threads:  # the first count gives the scores and peak memory; each its words/s
+            result_path = work / f"{spec['name']}.test.{n}threads.json"
+            cmd = [py, str(Path(__file__).resolve()), "--output", str(args.output), "--batch-size",
+                   str(args.batch_size), "--threads", str(n), "--repeat", str(args.repeat), "--limit",
+                   str(args.limit), "--predict-child", str(model_best), str(splits / "test.PubTator"),
+                   str(result_path)]  # fmt: skip
+            run(cmd, work / f"{spec['name']}.test.{n}threads.log", {**env, "OMP_NUM_THREADS": str(n)})
+            result = json.loads(result_path.read_text(encoding="utf8"))
+            if not row:
+                row = result
+            row[f"words_per_second_{n}threads"] = result["words_per_second"]
         row.update(name=spec["name"], label=spec["label"], size_mb=dir_size_mb(model_best),
                    train_seconds=train_seconds, dev_ents_f=best_dev_score(model_best),
                    epochs=trained_epochs(train_log) if train_log.is_file() else None)
         rows.append(row)
         log(f"{spec['name']}: test F (all) {100 * row['scores']['micro']['f']:.2f}, "
-            f"{row['words_per_second']:,.0f} words/s")
+            + ", ".join(f"{row[f'words_per_second_{n}threads']:,.0f} words/s ({n} threads)" for n in threads))
 
     wall = time.perf_counter() - start_all
     settings = {"data": str(data), "work": str(work), "vectors": str(vectors) if vectors else None,
@@ -251,12 +272,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                 "peak_rss": "ru_maxrss of the child process that loads the model and tags the test set (MB = MiB)",
                 "size": "bytes of model-best on disk / 1e6"}  # fmt: skip
     (args.output / "baseline.json").write_text(json.dumps({"settings": settings, "models": rows}, indent=2))
-    table = format_table(rows, markdown=False)
+    table = format_table(rows, threads, markdown=False)
     md = ["# Baseline: BiLSTM-CRF vs spaCy ner on the CDR test set", "",
           f"Trained on CDR T, selected on D; scored on the official test set ({rows[0]['n_docs']} abstracts), "
           f"mention level. Vectors: {'word2vec ' + str(vectors_stats) if vectors else 'none'}. "
-          f"Throughput: nlp.pipe, batch {args.batch_size}, {args.threads} torch threads. "
-          f"Wall time of the run: {wall / 60:.1f} min.", "", format_table(rows, markdown=True), ""]  # fmt: skip
+          f"Throughput: nlp.pipe, batch {args.batch_size}, torch threads {args.threads} (best of {args.repeat}); "
+          f"training with {args.train_threads} thread(s). "
+          f"Wall time of the run: {wall / 60:.1f} min.", "", format_table(rows, threads, markdown=True), ""]  # fmt: skip
     (args.output / "baseline.md").write_text("\n".join(md), encoding="utf8")
     print(table)
     print(f"wall time {wall / 60:.1f} min; wrote {args.output / 'baseline.json'} and {args.output / 'baseline.md'}")

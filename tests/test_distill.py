@@ -3,6 +3,7 @@ the CLI and a tiny end-to-end run of the experiments (Tables 4 and 5) on synthet
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import numpy
@@ -314,8 +315,18 @@ def test_docstore_reads_docbins(corpus, tmp_path):
     assert doc.text == corpus["gold"][0].text
     assert not doc.ents and doc.user_data["pmid"] == "1000"
     assert DocStore.from_docbins([corpus["train"]]).fingerprint() != DocStore.from_docbins([corpus["dev"]]).fingerprint()
+    # a folder of shards (as sharded weak sets are written) reads like one file; limit spans shards
+    shards = tmp_path / "sharded.spacy"
+    shards.mkdir()
+    shutil.copy(corpus["train"], shards / "shard-00000.spacy")
+    shutil.copy(corpus["dev"], shards / "shard-00001.spacy")
+    assert DocStore.from_docbins([shards]).ids == [str(1000 + i) for i in range(18)]
+    assert len(DocStore.from_docbins([shards], limit=14)) == 14
     with pytest.raises(FileNotFoundError, match="missing.spacy"):
         DocStore.from_docbins([tmp_path / "missing.spacy"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="without .spacy files"):
+        DocStore.from_docbins([tmp_path / "empty"])
     (tmp_path / "bad.spacy").write_bytes(b"not a docbin")
     with pytest.raises(ValueError, match="bad.spacy"):
         DocStore.from_docbins([tmp_path / "bad.spacy"])

@@ -14,7 +14,7 @@ from spacy_bioner.cli import app
 from spacy_bioner.corpus.pubtator import read_pubtator
 from spacy_bioner.training import recorrect as recorrect_module
 from spacy_bioner.training.recorrect import RecorrectionRun, RoundResult, recorrect, write_round_table
-from spacy_bioner.training.spacy_runs import count_docbin, relabel_docbin
+from spacy_bioner.training.spacy_runs import count_docbin, docbin_labels, relabel_docbin
 
 from test_distill import add_noise, synthetic_documents, train_teacher, write_config, write_set
 
@@ -66,6 +66,18 @@ def test_relabel_docbin_replaces_entities_keeps_tokens_and_user_data(corpus, tmp
     assert any(e.text == "rats" for d in before for e in d.ents)
     assert not any(e.text == "rats" for d in after for e in d.ents)
     assert count_docbin(tmp_path / "relabelled.spacy") == 10
+    # a sharded weak set (a folder of DocBin files) is relabelled into one file, in order
+    folder = tmp_path / "sharded.spacy"
+    folder.mkdir()
+    shutil.copy(corpus["weak"], folder / "shard-00000.spacy")
+    shutil.copy(corpus["other_weak"], folder / "shard-00001.spacy")
+    assert count_docbin(folder) == 14
+    assert relabel_docbin(nlp, folder, tmp_path / "from_shards.spacy")["documents"] == 14
+    docs = list(DocBin().from_disk(tmp_path / "from_shards.spacy").get_docs(nlp.vocab))
+    assert [d.user_data["pmid"] for d in docs] == [str(900 + i) for i in range(10)] + [str(900 + i) for i in range(4)]
+    assert docbin_labels(folder) == ["Chemical", "Disease"]
+    with pytest.raises(FileNotFoundError, match="nothing.spacy"):
+        count_docbin(tmp_path / "nothing.spacy")
 
 
 def _fake_training(monkeypatch, corpus, dev_f):

@@ -12,7 +12,8 @@ from spacy_bioner.cli.weak import expand_multi_values
 from spacy_bioner.corpus.pubtator import read_pubtator
 from spacy_bioner.corpus.splits import LeakGuard
 from spacy_bioner.corpus.tokenizer import make_bio_nlp
-from spacy_bioner.weak.build import DocBinWriter, build_weak_datasets
+from spacy_bioner.corpus.docbin import doc_from_document
+from spacy_bioner.weak.build import DocBinWriter, FastDocBin, TokenCache, build_weak_datasets
 from spacy_bioner.weak.dictionary import DictionaryLabeller, StopList
 from spacy_bioner.weak.kb import CHEMICAL, DISEASE, KnowledgeBase, load_knowledge_base
 from spacy_bioner.weak.stats import DatasetStats, stats_from_file, table_markdown
@@ -50,7 +51,8 @@ FILE_B = f"""1|t|{DOC1_TITLE}
 4\t0\t9\tValproate\tChemical\tMESH:D014635
 """
 GOLD = "3|t|Gold abstract about cocaine.\n3|a|Cocaine.\n"
-UNLABELED = "5|t|Haloperidol and akathisia.\n5|a|A gene: TP53.\n5\t35\t39\tTP53\tGene\t7157\n"
+# its annotation does not match the text: unlabeled inputs are read as text only
+UNLABELED = "5|t|Haloperidol and akathisia.\n5|a|A gene: TP53.\n5\t34\t38\tTP53\tGene\t7157\n"
 
 
 @pytest.fixture()
@@ -132,7 +134,8 @@ def test_keep_unlinked_and_dictionary_inputs(tmp_path, inputs, kb, nlp):
                                  nlp=nlp, require_kb=False, progress=False, docbin=False)
     report = result.report
     assert report.accounting_errors() == []
-    assert dict(report.mentions["replaced_by_dictionary"]) == {"Gene": 1}
+    assert "replaced_by_dictionary" not in report.mentions  # annotations of unlabeled: unread
+    assert report.inputs[1]["annotations"].startswith("ignored")
     assert dict(report.mentions["dictionary_labels"]) == {CHEMICAL: 1, DISEASE: 1}
     cdwc, cdwa = keys(tmp_path / "out" / "CDWC.PubTator.gz"), keys(tmp_path / "out" / "CDWA.PubTator.gz")
     assert ("5", 0, 11, CHEMICAL) in cdwc and ("5", 16, 25, DISEASE) in cdwc
@@ -144,6 +147,16 @@ def test_keep_unlinked_and_dictionary_inputs(tmp_path, inputs, kb, nlp):
         build_weak_datasets([], kb, tmp_path / "x", unlabeled=[inputs["unlabeled.PubTator"]])
 
 
+def test_fast_docbin_writes_the_bytes_of_docbin(inputs, nlp):
+    docs = [doc_from_document(nlp, d) for d in read_pubtator(inputs["a.PubTator"])]
+    docs.append(nlp.make_doc(""))
+    plain, fast = DocBin(store_user_data=True), FastDocBin()
+    for doc in docs:
+        plain.add(doc)
+        fast.add(doc)
+    assert fast.strings == plain.strings and fast.to_bytes() == plain.to_bytes()
+
+
 def test_docbin_shards(tmp_path, nlp):
     writer = DocBinWriter(tmp_path / "set.spacy", shard_size=2)
     for text in ("a b", "c d", "e f"):
@@ -151,10 +164,29 @@ def test_docbin_shards(tmp_path, nlp):
     writer.close()
     shards = sorted(p.name for p in (tmp_path / "set.spacy").iterdir())
     assert shards == ["shard-00000.spacy", "shard-00001.spacy"]
+    by_tokens = DocBinWriter(tmp_path / "tok.spacy", shard_size=100, shard_tokens=3)
+    for text in ("a b", "c d", "e f"):
+        by_tokens.add(nlp.make_doc(text))
+    by_tokens.close()
+    assert len(list((tmp_path / "tok.spacy").iterdir())) == 2
     assert stats_from_file(tmp_path / "set.spacy").abstracts == 3
     from spacy.training import Corpus
 
     assert len(list(Corpus(tmp_path / "set.spacy")(nlp))) == 3
+
+
+def test_token_cache_reuses_and_renews(nlp):
+    made = []
+
+    def factory():
+        made.append(1)
+        return nlp
+
+    cache = TokenCache(nlp, factory, refresh=2)
+    first, again = cache.make_doc("a b"), cache.make_doc("a b")
+    assert first is not again and [t.text for t in again] == ["a", "b"]
+    cache.make_doc("c d")
+    assert made == [1] and cache.vocab is nlp.vocab
 
 
 def test_stats_arithmetic_and_table():

@@ -6,7 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -32,23 +32,37 @@ def build_kb_command(
     ef_construction: int = typer.Option(2000, help="nmslib efConstruction (scispaCy: 2000)"),
     ef_search: int = typer.Option(200, help="nmslib efSearch stored as the default (scispaCy: 200)"),
     threads: int = typer.Option(os.cpu_count() or 1, help="Indexing threads"),
+    extra_aliases: List[Path] = typer.Option(
+        [], "--extra-aliases", help="Annotated PubTator file whose mention texts become aliases of their ids "
+        "(training data only, never the evaluation set); repeatable"
+    ),
+    type_map: Optional[str] = typer.Option(None, help="Types of --extra-aliases files: 'ncbi' or FROM=TO,..."),
 ) -> None:
     """Build the Chemical/Disease knowledge base and its TF-IDF + nmslib alias index."""
     from ..corpus.document import CorpusFormatError
+    from ..corpus.pubtator import read_pubtator
     from ..linking.index import IndexParams, build_index, read_meta
-    from ..linking.kb import build_entities
+    from ..linking.kb import CTD_DISEASES, LOWER_TERMS, MESH_TERMS, build_entities
+    from .evaluate import parse_type_map
 
     started = time.perf_counter()
     try:
-        entities = build_entities(data)
+        documents = [d for path in extra_aliases for d in read_pubtator(path, type_map=parse_type_map(type_map))]
+        entities = build_entities(data, documents)
     except (FileNotFoundError, CorpusFormatError) as err:
         _fail(str(err))
+    sources = {
+        "data": str(data),
+        "files": [str(p) for p in (MESH_TERMS, CTD_DISEASES, *LOWER_TERMS.values())],
+        "extra_aliases": [str(p) for p in extra_aliases],
+        "extra_alias_documents": len(documents),
+    }
     n_chem = sum("Chemical" in e.types for e in entities)
     n_dis = sum("Disease" in e.types for e in entities)
     typer.echo(f"knowledge base: {len(entities)} concepts ({n_chem} Chemical, {n_dis} Disease)")
     params = IndexParams(m=m, ef_construction=ef_construction, ef_search=ef_search, threads=threads)
     typer.echo(f"indexing aliases with nmslib HNSW {params.index_params()} ...")
-    build_index(entities, output, params, print_progress=True)
+    build_index(entities, output, params, print_progress=True, sources=sources)
     meta = read_meta(output)
     typer.echo(
         f"{meta['aliases_indexed']} aliases indexed in {output}: TF-IDF {meta['tfidf_seconds']} s, "

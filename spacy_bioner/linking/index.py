@@ -75,8 +75,12 @@ def build_index(
     params: Optional[IndexParams] = None,
     *,
     print_progress: bool = False,
+    sources: Optional[Dict[str, object]] = None,
 ) -> CandidateGenerator:
-    """Write the KB and its alias index to ``out_dir``; return a ready CandidateGenerator."""
+    """Write the KB and its alias index to ``out_dir``; return a ready CandidateGenerator.
+
+    ``sources`` (what the KB was built from) is recorded in ``meta.json``.
+    """
     params = params or IndexParams()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -111,6 +115,7 @@ def build_index(
     meta = {
         "format_version": FORMAT_VERSION,
         "entities": n_entities,
+        "sources": dict(sources or {}),
         "aliases_indexed": len(aliases),
         "aliases_without_3grams": dropped,
         "vocabulary_size": len(vectorizer.vocabulary_),

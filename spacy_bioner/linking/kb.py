@@ -10,6 +10,7 @@ Sources (paths relative to the data folder):
   the prefix (``MESH:D003920`` -> ``D003920``); ``OMIM:`` ids stay as they are.
 - ``mesh/{chemical,disease}_terms_lower.tsv.gz``: lower-cased term -> MeSH id dictionaries; a
   term adds an alias, and the file adds its type.
+- optionally, annotated training documents: each mention text becomes an alias of its gold id.
 
 Concepts that no source types as Chemical or Disease (anatomy, organisms, ...) are left out.
 The result is a list of scispaCy :class:`~scispacy.linking_utils.Entity`, written as the jsonl
@@ -26,7 +27,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
 from scispacy.linking_utils import Entity, KnowledgeBase
 
-from ..corpus.document import CorpusFormatError
+from ..corpus.document import CorpusFormatError, Document
 
 PathLike = Union[str, Path]
 
@@ -169,14 +170,37 @@ def add_lower_terms(builder: KBBuilder, path: PathLike, entity_type: str) -> int
     return count
 
 
-def build_entities(data_dir: PathLike) -> List[Entity]:
-    """All Chemical and Disease concepts of the data mirror's MeSH, CTD and term dictionaries."""
+def add_gold_aliases(builder: KBBuilder, documents: Iterable[Document], types: Iterable[str] = (CHEMICAL, DISEASE)) -> int:
+    """Add annotated mention texts as aliases of their id (training data; never test data).
+
+    Only mentions of ``types`` with exactly one id (not ``-1``, not composite) count; an id the
+    KB lacks (e.g. a MeSH supplementary chemical) becomes a concept named by its first mention.
+    Returns the number of mentions used.
+    """
+    wanted = set(types)
+    count = 0
+    for document in documents:
+        for m in document.mentions:
+            ids = [normalise_id(p) for i in m.ids for p in i.split("|") if p.strip()]
+            if m.type not in wanted or len(ids) != 1 or ids[0] in ("", "-1") or not m.text.strip():
+                continue
+            builder.add(ids[0], m.text, [m.text], [m.type])
+            count += 1
+    return count
+
+
+def build_entities(data_dir: PathLike, extra_documents: Iterable[Document] = ()) -> List[Entity]:
+    """All Chemical and Disease concepts of the data mirror's MeSH, CTD and term dictionaries.
+
+    ``extra_documents``: annotated documents whose mentions add aliases (:func:`add_gold_aliases`).
+    """
     data_dir = Path(data_dir)
     builder = KBBuilder()
     add_mesh_terms(builder, data_dir / MESH_TERMS)
     add_ctd_diseases(builder, data_dir / CTD_DISEASES)
     for entity_type, rel in LOWER_TERMS.items():
         add_lower_terms(builder, data_dir / rel, entity_type)
+    add_gold_aliases(builder, extra_documents)
     return builder.entities()
 
 
@@ -227,6 +251,7 @@ __all__ = [
     "BioKnowledgeBase",
     "KBBuilder",
     "add_ctd_diseases",
+    "add_gold_aliases",
     "add_lower_terms",
     "add_mesh_terms",
     "build_entities",

@@ -8,6 +8,8 @@ neighbours. What this adds:
   likewise ``Disease``); untyped mentions (``None``) get every concept. When fewer than
   ``max_entities_per_mention`` candidates of the type are among the k neighbours, the mention is
   looked up again with ``k * widen`` neighbours;
+- exact matches: a concept with an alias equal to the (normalised) mention scores 1.0 even when
+  the approximate index missed that alias (``exact_match``; the index also scores it ~1.0);
 - a deterministic order for equal scores (compared to 5 decimals) (many aliases belong to several concepts): first a
   concept whose canonical name is the mention (normalised), then MeSH descriptors (``D...``)
   before supplementary records (``C...``) before other vocabularies (``OMIM:...``), then id.
@@ -44,6 +46,7 @@ class TypedLinker:
         threshold: float = 0.7,
         max_entities_per_mention: int = 5,
         widen: int = 4,
+        exact_match: bool = True,
     ) -> None:
         if k < 1 or max_entities_per_mention < 1 or widen < 1:
             raise ValueError("k, max_entities_per_mention and widen must be positive")
@@ -52,6 +55,7 @@ class TypedLinker:
         self.threshold = threshold
         self.max_entities_per_mention = max_entities_per_mention
         self.widen = widen
+        self.exact_match = exact_match
 
     @property
     def kb(self) -> BioKnowledgeBase:
@@ -86,14 +90,17 @@ class TypedLinker:
 
     def _order(self, query: str, etype: Optional[str], cands: List[MentionCandidate]) -> List[Scored]:
         entities = self.kb.cui_to_entity
+        scores = {cand.concept_id: max(cand.similarities) for cand in cands}
+        if self.exact_match:
+            for concept_id in self.kb.alias_to_cuis.get(query, ()):
+                scores[concept_id] = 1.0
         keyed = []
-        for cand in cands:
-            entity = entities[cand.concept_id]
+        for concept_id, score in scores.items():
+            entity = entities[concept_id]
             if etype is not None and etype not in entity.types:
                 continue
-            score = max(cand.similarities)
             named = normalise_alias(entity.canonical_name) == query
-            keyed.append(((-round(score, 5), not named, source_rank(cand.concept_id), cand.concept_id), score))
+            keyed.append(((-round(score, 5), not named, source_rank(concept_id), concept_id), score))
         keyed.sort(key=lambda pair: pair[0])
         return [(key[3], score) for key, score in keyed]
 

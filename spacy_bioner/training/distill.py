@@ -120,7 +120,7 @@ class DocStore:
 
     @classmethod
     def from_docbins(cls, paths: Sequence[PathLike], limit: Optional[int] = None) -> "DocStore":
-        """Read DocBin files in order; ``limit`` caps the documents taken from each file."""
+        """Read DocBin files (or folders of them) in order; ``limit`` caps the documents per path."""
         store = cls()
         for path in map(Path, paths):
             store.add_docbin(path, limit)

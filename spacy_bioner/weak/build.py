@@ -30,6 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
+import numpy
+import srsly
+from spacy.attrs import DEP, ENT_ID, ENT_KB_ID, ENT_TYPE, LEMMA, MORPH, NORM, ORTH, SPACY, TAG
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
@@ -79,18 +82,54 @@ class PubTatorWriter:
         self.close()
 
 
-class DocBinWriter:
-    """Write Docs to ``path`` (a ``.spacy`` file) or, past ``shard_size`` Docs, to a folder of that
-    name holding ``shard-00000.spacy``, ``shard-00001.spacy``, ... (read back the same by spaCy)."""
+class FastDocBin(DocBin):
+    """A DocBin (with user data) whose :meth:`add` writes the same bytes as ``DocBin.add`` but
+    collects the strings once per distinct hash instead of once per token attribute, and packs
+    ``user_data`` with one reused msgpack packer (``srsly.msgpack_dumps`` builds a packer, and
+    scans the package entry points, on every call)."""
 
-    def __init__(self, path: PathLike, shard_size: int = 1000) -> None:
-        if shard_size < 1:
-            raise ValueError(f"shard_size must be positive, got {shard_size}")
+    STRING_ATTRS = (ORTH, NORM, TAG, LEMMA, MORPH, DEP, ENT_TYPE, ENT_KB_ID, ENT_ID)
+
+    def __init__(self) -> None:
+        super().__init__(store_user_data=True)
+        self._packer = srsly.msgpack.Packer(use_bin_type=True)
+
+    def add(self, doc: Doc) -> None:
+        if len(doc.spans):
+            super().add(doc)  # span groups: the general path
+            return
+        array = doc.to_array(self.attrs)
+        if len(array.shape) == 1:
+            array = array.reshape((array.shape[0], 1))
+        self.tokens.append(array)
+        spaces = doc.to_array(SPACY).reshape((len(doc), 1))
+        self.spaces.append(numpy.asarray(spaces, dtype=bool))
+        self.flags.append({"has_unknown_spaces": doc.has_unknown_spaces})
+        strings = doc.vocab.strings
+        for key in numpy.unique(doc.to_array(list(self.STRING_ATTRS))).tolist():
+            self.strings.add(strings[key] if key else "")
+        self.cats.append(doc.cats)
+        self.user_data.append(self._packer.pack(doc.user_data))
+        self.span_groups.append(doc.spans.to_bytes())
+
+
+class DocBinWriter:
+    """Write Docs to ``path`` (a ``.spacy`` file) or, once a shard is full (``shard_size``
+    Docs or ``shard_tokens`` tokens), to a folder of that name holding ``shard-00000.spacy``,
+    ``shard-00001.spacy``, ... (spaCy's corpus readers take the folder as they take a file).
+    Serialising a DocBin briefly needs several times its size, hence shards by tokens too."""
+
+    def __init__(self, path: PathLike, shard_size: int = 1000,
+                 shard_tokens: int = 200_000) -> None:
+        if shard_size < 1 or shard_tokens < 1:
+            raise ValueError(f"shard sizes must be positive, got {shard_size}, {shard_tokens}")
         self.path = Path(path)
         self.shard_size = shard_size
+        self.shard_tokens = shard_tokens
         self.count = 0
         self.shards = 0
-        self._bin = DocBin(store_user_data=True)
+        self._tokens = 0
+        self._bin = FastDocBin()
         if self.path.is_dir():
             shutil.rmtree(self.path)
         elif self.path.exists():
@@ -99,7 +138,8 @@ class DocBinWriter:
     def add(self, doc: Doc) -> None:
         self._bin.add(doc)
         self.count += 1
-        if len(self._bin) >= self.shard_size:
+        self._tokens += len(doc)
+        if len(self._bin) >= self.shard_size or self._tokens >= self.shard_tokens:
             self._flush()
 
     def _flush(self) -> None:
@@ -107,7 +147,8 @@ class DocBinWriter:
             self.path.mkdir(parents=True)
         self._bin.to_disk(self.path / f"shard-{self.shards:05d}.spacy")
         self.shards += 1
-        self._bin = DocBin(store_user_data=True)
+        self._bin = FastDocBin()
+        self._tokens = 0
 
     def close(self) -> None:
         if self.shards == 0:
@@ -119,15 +160,26 @@ class DocBinWriter:
 
 class TokenCache:
     """Stands in for ``nlp`` in :func:`doc_from_document`: tokenises a text once and hands out
-    copies while the same text comes again (CDWA reuses the tokens of CDWC)."""
+    copies while the same text comes again (CDWA reuses the tokens of CDWC).
 
-    def __init__(self, nlp: Language) -> None:
+    With a ``factory``, the pipeline is replaced by a fresh one every ``refresh`` texts, so that
+    its vocabulary (every token string seen) does not grow with the corpus; Docs of different
+    vocabularies can share a DocBin, which stores strings and hash values."""
+
+    def __init__(self, nlp: Language, factory: Optional[Callable[[], Language]] = None,
+                 refresh: int = 2000) -> None:
         self.nlp = nlp
+        self.factory = factory
+        self.refresh = refresh
+        self._texts = 0
         self._text: Optional[str] = None
         self._doc: Optional[Doc] = None
 
     def make_doc(self, text: str) -> Doc:
         if self._doc is None or text != self._text:
+            self._texts += 1
+            if self.factory is not None and self._texts % self.refresh == 0:
+                self.nlp = self.factory()
             self._text, self._doc = text, self.nlp.make_doc(text)
         return self._doc.copy()
 
@@ -144,8 +196,9 @@ class BuildReport:
     """Counts of a build. ``mentions[category][type]``; categories:
 
     read, duplicate_document, gold_document (mentions of dropped abstracts), filtered_by_type,
-    replaced_by_dictionary (labels of unlabeled inputs, replaced by the dictionary's),
-    dictionary_labels, cdwc, cdwa, removed_no_id, removed_not_in_kb, removed_no_kb_entry.
+    dictionary_labels (mentions the dictionary found in the unlabeled inputs, whose own
+    annotation lines are not read), cdwc, cdwa, removed_no_id, removed_not_in_kb,
+    removed_no_kb_entry.
     """
 
     inputs: List[Dict[str, object]] = field(default_factory=list)
@@ -171,8 +224,7 @@ class BuildReport:
         """Identities that must hold (empty list = every mention read is written or reported)."""
         t = self.total
         errors = []
-        dropped = (t("duplicate_document") + t("gold_document") + t("filtered_by_type")
-                   + t("replaced_by_dictionary"))
+        dropped = t("duplicate_document") + t("gold_document") + t("filtered_by_type")
         if t("read") != dropped + t("cdwc") - t("dictionary_labels"):
             errors.append(f"read {t('read')} != dropped {dropped} + CDWC {t('cdwc')} "
                           f"- dictionary labels {t('dictionary_labels')}")
@@ -263,8 +315,10 @@ def _read_inputs(paths: Sequence[PathLike], labelled: bool, report: BuildReport
     for path in paths:
         entry: Dict[str, object] = {"path": str(path), "documents": 0,
                                     "kind": "pubtator" if labelled else "dictionary"}
+        if not labelled:
+            entry["annotations"] = "ignored (text only): the dictionary labels these abstracts"
         report.inputs.append(entry)
-        for document in read_pubtator(path):
+        for document in read_pubtator(path, text_only=not labelled):
             entry["documents"] = int(entry["documents"]) + 1  # type: ignore[arg-type]
             report.documents_read += 1
             report.count("read", document.mentions)
@@ -307,24 +361,27 @@ def build_weak_datasets(
     nlp: Optional[Language] = None,
     docbin: bool = True,
     shard_size: int = 1000,
+    shard_tokens: int = 200_000,
     require_kb: bool = True,
     types: Sequence[str] = KEEP_TYPES,
     progress: bool = True,
 ) -> BuildResult:
     """Write CDWC/CDWA (PubTator .gz and DocBin), ``stats.json``, ``stats.md`` and
     ``report.json`` to ``output_dir`` from PubTator inputs (and dictionary-labelled
-    ``unlabeled`` inputs, which need ``labeller``: a function from a Document to its mentions)."""
+    ``unlabeled`` inputs, which need ``labeller``: a function from a Document to its mentions).
+    Without ``nlp``, the biomedical tokenizer is used and renewed now and then (see
+    :class:`TokenCache`); a given ``nlp`` is used throughout (its vocabulary then grows)."""
     if unlabeled and labeller is None:
         raise ValueError("unlabeled inputs need a dictionary labeller")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokens = TokenCache(nlp or make_bio_nlp())
+    tokens = TokenCache(nlp) if nlp is not None else TokenCache(make_bio_nlp(), make_bio_nlp)
     report = BuildReport(knowledge_base={"pmids": len(kb), **kb.report.to_dict()})
     stats = {name: DatasetStats(name) for name in ("CDWC", "CDWA")}
     dict_stats = DatasetStats("CDWC (dictionary part)")
     align = {name: AlignmentReport(name=name) for name in ("CDWC", "CDWA")}
-    bins = ({name: DocBinWriter(out / f"{name}.spacy", shard_size) for name in ("CDWC", "CDWA")}
-            if docbin else {})
+    bins = ({name: DocBinWriter(out / f"{name}.spacy", shard_size, shard_tokens)
+             for name in ("CDWC", "CDWA")} if docbin else {})
 
     items = _read_inputs(list(pubtator), True, report)
     items = _chain(items, _read_inputs(list(unlabeled), False, report))
@@ -340,7 +397,6 @@ def build_weak_datasets(
                 coverage, filtered = coverage_document(document, types)
                 report.count("filtered_by_type", filtered)
             else:
-                report.count("replaced_by_dictionary", document.mentions)
                 coverage = _with_mentions(document, list(labeller(document)))  # type: ignore[misc]
                 report.count("dictionary_labels", coverage.mentions)
                 report.documents["dictionary_labelled"] += 1
