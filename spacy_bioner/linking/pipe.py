@@ -125,13 +125,14 @@ class BioNerLinker:
         return ent.text
 
     def _link(self, docs: Sequence[Doc]) -> None:
+        linker = self.linker  # fails with a clear message when no index is configured, ents or not
         texts: List[str] = []
         types: List[Optional[str]] = []
         for doc in docs:
             for ent in doc.ents:
                 texts.append(self.mention_text(ent))
                 types.append(self.type_map.get(ent.label_) if self.restrict_types else None)
-        results: List[List[Scored]] = self.linker.link(texts, types) if texts else []
+        results: List[List[Scored]] = linker.link(texts, types) if texts else []
         position = 0
         for doc in docs:
             ents = list(doc.ents)
