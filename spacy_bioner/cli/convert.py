@@ -66,6 +66,8 @@ def splits_command(
     seed: int = typer.Option(0, help="Seed of the CDR held-out draw"),
     heldout: float = typer.Option(0.1, help="Share of CDR train+dev documents held out as D"),
     sentence_level: bool = typer.Option(False, help="One Doc per sentence in the .spacy files"),
+    limit: int = typer.Option(0, min=0, help="Keep only the first LIMIT documents of each split "
+                              "(0: all), for quick runs; splits.json records it"),
 ) -> None:
     """Write the gold splits T, D, test as DocBin and PubTator files; print counts and alignment."""
     from ..corpus.docbin import AlignmentReport, docs_from_documents, write_docbin
@@ -86,6 +88,8 @@ def splits_command(
     except (FileNotFoundError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1)
+    if limit:
+        train, dev, test = train[:limit], dev[:limit], test[:limit]
     nlp = make_bio_nlp()
     output_dir.mkdir(parents=True, exist_ok=True)
     summary: Dict[str, dict] = {}
@@ -107,5 +111,24 @@ def splits_command(
         typer.echo(f"{name:>5}: {len(documents)} abstracts, {n_docs} docs, "
                    f"{summary[name]['mentions']} mentions -> {output_dir / (name + '.spacy')}")
     typer.echo(total.format())
-    srsly.write_json(output_dir / "splits.json", {"corpus": corpus, "seed": seed,
-                                                  "heldout": heldout, "splits": summary})
+    srsly.write_json(output_dir / "splits.json", {"corpus": corpus, "seed": seed, "heldout": heldout,
+                                                  "limit": limit, "splits": summary})
+
+
+@app.command("sample")
+def sample_command(
+    source: Path = typer.Argument(..., help="DocBin file or folder of DocBin shards"),
+    target: Path = typer.Argument(..., help="DocBin file to write"),
+    limit: int = typer.Option(0, min=0, help="Keep the first LIMIT documents (0: all of them)"),
+) -> None:
+    """Copy the first LIMIT documents of a DocBin (or folder of shards) into one DocBin file."""
+    from ..training.experiments import limit_docbin
+    from ..training.spacy_runs import count_docbin
+
+    try:
+        n_source = count_docbin(source)
+    except (FileNotFoundError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1)
+    written = limit_docbin(source, target, limit or n_source)
+    typer.echo(f"{source}: {n_source} docs; wrote the first {count_docbin(written)} to {written}")

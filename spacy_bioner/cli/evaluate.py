@@ -187,3 +187,40 @@ def score_command(
         details.parent.mkdir(parents=True, exist_ok=True)
         details.write_text("".join(line + "\n" for line in scores.outcome_lines()), encoding="utf8")
         typer.echo(f"wrote {details}")
+
+
+@app.command("package-meta")
+def package_meta_command(
+    model: Path = typer.Argument(..., help="Trained pipeline folder (its meta.json is the starting point)."),
+    metrics: Path = typer.Argument(..., help="metrics.json written by `evaluate` on the test set."),
+    output: Path = typer.Option(..., "--output", "-o", help="meta.json to write, for `spacy package --meta-path`."),
+    name: str = typer.Option(..., "--name", help="Package name without the language prefix (e.g. bioner_cd)."),
+    version: str = typer.Option(..., "--version", help="Package version."),
+    description: str = typer.Option(
+        "Chemical and Disease NER for PubMed text (weak labels, label re-correction, distillation)",
+        "--description",
+    ),
+) -> None:
+    """Write a meta.json for `spacy package` that carries the measured test-set figures."""
+    import srsly
+
+    require_file(model / "meta.json", "model meta.json")
+    require_file(metrics, "metrics")
+    meta = srsly.read_json(model / "meta.json")
+    measured = srsly.read_json(metrics)
+    scores = measured["scores"]
+    meta.update(name=name, version=version, description=description)
+    meta["performance"] = {
+        **meta.get("performance", {}),
+        "ents_p": scores["micro"]["p"], "ents_r": scores["micro"]["r"], "ents_f": scores["micro"]["f"],
+        "ents_per_type": {t: {k: v[k] for k in ("p", "r", "f")} for t, v in scores["per_type"].items()},
+        "words_per_second": measured["words_per_second"],
+    }  # fmt: skip
+    meta["bioner_evaluation"] = {
+        "gold": measured["gold"], "n_docs": measured["n_docs"], "scorer": "BioCreative V CDR mention level",
+        "batch_size": measured["batch_size"], "throughput_unit": measured.get("throughput_unit"),
+        "scores": scores,
+    }  # fmt: skip
+    output.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(output, meta)
+    typer.echo(f"wrote {output}: test F {100 * scores['micro']['f']:.2f}, {measured['words_per_second']:,.0f} words/s")

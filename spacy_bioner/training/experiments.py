@@ -31,7 +31,7 @@ from spacy.tokens import DocBin
 from ..corpus.document import Document
 from ..corpus.pubtator import read_pubtator
 from .distill import DISTANCES, DistillSettings, crf_component_name, distill, score_pipeline
-from .spacy_runs import docbin_paths, finetune_config, read_docbins, train_pipeline
+from .spacy_runs import docbin_labels, docbin_paths, finetune_config, labels_config, read_docbins, train_pipeline
 
 PathLike = Union[str, Path]
 TYPES = ("Chemical", "Disease")
@@ -185,9 +185,17 @@ def train_then_finetune(
     component: Optional[str] = None,
     gpu_id: int = -1,
 ) -> Path:
-    """Train a pipeline on ``weak`` (spacy train), then fine-tune it on ``train``; return model-best."""
+    """Train a pipeline on ``weak`` (spacy train), then fine-tune it on ``train``; return model-best.
+
+    The tag set is fixed to the labels of ``weak`` and ``train`` together, so a relabelled weak
+    set that lost every mention of a type still gives a model with the gold task's labels.
+    """
     name = component or crf_component_name(srsly_config(config))
-    weak_model = train_pipeline(config, output / "weak", {"paths.train": str(weak), "paths.dev": str(dev), **(weak_overrides or {})}, gpu_id)
+    labels = sorted(set(docbin_labels(weak)) | set(docbin_labels(train)))
+    if not labels:
+        raise ValueError(f"neither {weak} nor {train} has entity labels")
+    weak_cfg = labels_config(config, name, labels, output / "weak.cfg")
+    weak_model = train_pipeline(weak_cfg, output / "weak", {"paths.train": str(weak), "paths.dev": str(dev), **(weak_overrides or {})}, gpu_id)
     return finetune(config, weak_model, train, dev, output / "finetuned", name, finetune_overrides, gpu_id)
 
 

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The `smoke` workflow at a tiny scale: every step of `all` (assets -> package) in a few minutes.
+# Run from a project folder (a checkout or a copy of project.yml + configs/) with spacy_bioner
+# installed; assets come from BIONER_DATA_MIRROR when it is set. Extra arguments go to
+# `spacy project run` (e.g. --force).
+set -euo pipefail
+start=$(date +%s)
+python -m spacy project run smoke . \
+  --vars.split_limit 20 --vars.limit 40 --vars.vector_epochs 1 \
+  --vars.gold_max_epochs 1 --vars.max_steps 4 --vars.eval_frequency 2 \
+  --vars.weak_limit 16 --vars.weak_max_epochs 1 --vars.weak_eval_frequency 2 \
+  --vars.recorrect_rounds 1 --vars.finetune_max_epochs 1 --vars.distill_epochs 1 \
+  --vars.package_version 0.0.1 "$@"
+echo "spacy project run smoke: wall time $(( $(date +%s) - start )) s"

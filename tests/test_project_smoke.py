@@ -1,0 +1,78 @@
+"""The project workflow end to end at a tiny scale (`scripts/smoke.sh`: every step of `all`).
+
+Runs `spacy project run smoke` in a copy of project.yml + configs/ + scripts/ with the assets
+taken from BIONER_DATA_MIRROR, then checks what each stage left behind: gold splits, vectors,
+weak sets and Table 1, re-correction rounds, teachers, similarity histogram, student, test-set
+metrics and the packaged wheel whose meta.json carries the student's measured figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def smoke_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = tmp_path_factory.mktemp("project")
+    # the project is the checkout: its package step also builds the spacy_bioner wheel from it
+    for name in ("project.yml", "configs", "scripts", "setup.cfg", "pyproject.toml", "README.md", "spacy_bioner"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, project / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copyfile(src, project / name)
+    env = {**os.environ, "BIONER_DATA_MIRROR": str(data_dir.resolve()),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(["bash", "scripts/smoke.sh"], cwd=project, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=900)
+    (project / "smoke.log").write_text(proc.stdout, encoding="utf8")
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    return project
+
+
+def test_every_stage_wrote_its_outputs(smoke_run: Path) -> None:
+    for rel in ("corpus/cdr/T.spacy", "corpus/cdr/test.PubTator", "corpus/ncbi/T.spacy", "vectors/w2v",
+                "weak/cdr/CDWC.spacy", "weak/cdr/CDWA.spacy", "reports/table1.md",
+                "training/recorrect/cdwc/rounds.md", "training/recorrect/cdwa/best.spacy",
+                "training/teachers/tc/finetuned/model-best", "training/teachers/ta/finetuned/model-best",
+                "reports/similarity/similarity.png", "training/student/finetuned/model-best",
+                "metrics/gold/metrics.json", "metrics/student/metrics.json"):
+        assert (smoke_run / rel).exists(), rel
+    table1 = (smoke_run / "reports/table1.md").read_text(encoding="utf8")
+    assert all(name in table1 for name in ("CDWC", "CDWA", "CDRC", "CDRA"))
+    state = json.loads((smoke_run / "training/recorrect/cdwc/state.json").read_text(encoding="utf8"))
+    assert len(state["rounds"]) == 1 and state["rounds"][0]["test"] is not None
+
+
+def test_package_carries_the_measured_figures(smoke_run: Path) -> None:
+    wheel = smoke_run / "packages/en_bioner_cd-0.0.1/dist/en_bioner_cd-0.0.1-py3-none-any.whl"
+    assert wheel.is_file()
+    metrics = json.loads((smoke_run / "metrics/student/metrics.json").read_text(encoding="utf8"))
+    with zipfile.ZipFile(wheel) as zf:
+        meta_name = next(n for n in zf.namelist() if n.endswith("/meta.json") and n.count("/") == 2)
+        meta = json.loads(zf.read(meta_name))
+    perf = meta["performance"]
+    assert perf["ents_f"] == metrics["scores"]["micro"]["f"]
+    assert set(perf["ents_per_type"]) == {"Chemical", "Disease"}
+    assert perf["words_per_second"] == metrics["words_per_second"] > 0
+    assert any(r.startswith("spacy_bioner") for r in meta["requirements"])
+    assert list((smoke_run / "packages/wheels").glob("spacy_bioner-*.whl"))
+
+
+def test_rerun_skips_finished_steps(smoke_run: Path) -> None:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(["bash", "scripts/smoke.sh"], cwd=smoke_run, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "Skipping 'distill': nothing changed" in proc.stdout
+    assert "Skipping 'package': nothing changed" in proc.stdout
