@@ -9,11 +9,18 @@ from typer.testing import CliRunner
 
 from spacy_bioner.cli import app
 from spacy_bioner.cli.weak import expand_multi_values
+from spacy_bioner.corpus.document import CorpusFormatError
 from spacy_bioner.corpus.pubtator import read_pubtator
 from spacy_bioner.corpus.splits import LeakGuard
 from spacy_bioner.corpus.tokenizer import make_bio_nlp
 from spacy_bioner.corpus.docbin import doc_from_document
-from spacy_bioner.weak.build import DocBinWriter, FastDocBin, TokenCache, build_weak_datasets
+from spacy_bioner.weak.build import (
+    DocBinWriter,
+    FastDocBin,
+    TokenCache,
+    WorkerTraceback,
+    build_weak_datasets,
+)
 from spacy_bioner.weak.dictionary import DictionaryLabeller, StopList
 from spacy_bioner.weak.kb import CHEMICAL, DISEASE, KnowledgeBase, load_knowledge_base
 from spacy_bioner.weak.stats import DatasetStats, stats_from_file, table_markdown
@@ -212,6 +219,117 @@ def test_expand_multi_values():
         "--", "--x"]
 
 
+# More unlabeled abstracts (for several chunks): PMID 2 again (a duplicate across kinds of
+# input), PMID 3 (gold), and some the dictionary labels.
+MORE_UNLABELED = "".join(
+    f"{pmid}|t|{title}\n{pmid}|a|{abstract}\n\n" for pmid, title, abstract in [
+        ("6", "Haloperidol-induced akathisia.", "Akathisia after haloperidol (HAL)."),
+        ("2", "Lithium and mania.", "Lithium treats mania."),
+        ("7", "No entities here.", "Nothing at all."),
+        ("3", "Gold abstract about cocaine.", "Cocaine."),
+        ("8", "Akathisia.", "HAL and haloperidol, akathisia twice: akathisia."),
+        ("9", "Aspirin.", "Haloperidol."),
+    ])
+
+
+def _labeller():
+    labeller = DictionaryLabeller(stoplist=StopList())
+    labeller.add_term("haloperidol", CHEMICAL, "D006220", 2)
+    labeller.add_term("akathisia", DISEASE, "D017109", 2)
+    return labeller
+
+
+def _outputs(folder):
+    """Every output file's bytes (report.json without its output paths, key order kept)."""
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            if path.name == "report.json":
+                report = json.loads(data)
+                report.pop("outputs")
+                data = json.dumps(report).encode()
+            files[str(path.relative_to(folder))] = data
+    return files
+
+
+def _docbin(path, nlp):
+    files = sorted(path.iterdir()) if path.is_dir() else [path]
+    return [(d.text, [t.whitespace_ for t in d], d.user_data,
+             [(e.start_char, e.end_char, e.label_, e.kb_id_) for e in d.ents])
+            for f in files for d in DocBin(store_user_data=True).from_disk(f).get_docs(nlp.vocab)]
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 32])
+def test_workers_build_what_one_process_builds(tmp_path, inputs, kb, nlp, chunk_size):
+    more = tmp_path / "more.PubTator"
+    more.write_text(MORE_UNLABELED, encoding="utf-8")
+    results = {}
+    for n_process in (1, 2):
+        guard = LeakGuard.from_files([inputs["gold.txt"]])
+        results[n_process] = build_weak_datasets(
+            [inputs["a.PubTator"], inputs["b.PubTator"]], kb, tmp_path / str(n_process),
+            guard=guard, unlabeled=[inputs["unlabeled.PubTator"], more], labeller=_labeller(),
+            nlp=nlp if n_process == 1 else None,  # workers: their own, renewed pipelines
+            shard_size=2, progress=False, n_process=n_process, chunk_size=chunk_size)
+    one, two = tmp_path / "1", tmp_path / "2"
+    for name in ("CDWC.PubTator.gz", "CDWA.PubTator.gz"):
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+    assert [d.pmid for d in read_pubtator(one / "CDWC.PubTator.gz")] == [
+        "1", "2", "4", "5", "6", "7", "8", "9"]
+    assert len(list((one / "CDWC.spacy").iterdir())) == 4  # sharded
+    for name in ("CDWC.spacy", "CDWA.spacy"):
+        assert _docbin(one / name, nlp) == _docbin(two / name, nlp)
+    assert _outputs(one) == _outputs(two)  # shards, stats.json/.md, report.json too
+    assert [s.to_dict() for s in results[1].stats] == [s.to_dict() for s in results[2].stats]
+    reports = [results[n].report.to_dict() for n in (1, 2)]
+    for report in reports:
+        report.pop("outputs")
+    assert json.dumps(reports[0]) == json.dumps(reports[1])
+    report = results[2].report
+    assert report.accounting_errors() == []
+    assert report.duplicates == 3  # PMID 1 in b, PMIDs 2 and 3 (gold, seen in a) in more
+    assert [r["pmid"] for r in report.leak_guard["removed"]] == ["3"]
+    assert report.documents["dictionary_labelled"] == 5
+
+
+def _failing_labeller(pmid, error):
+    def label(document):
+        if document.pmid == pmid:
+            raise error
+        return []
+    return label
+
+
+@pytest.mark.parametrize("error", [
+    CorpusFormatError("labeller.tsv", 12, "the labeller cannot read this"),
+    ValueError("no labels for PMID 8"),
+])
+def test_worker_errors_read_as_in_one_process(tmp_path, inputs, kb, nlp, error):
+    more = tmp_path / "more.PubTator"
+    more.write_text(MORE_UNLABELED, encoding="utf-8")
+    bad = tmp_path / "bad.PubTator"  # read after the abstracts: its error comes later
+    bad.write_text("10|t|Title.\n10|a|Abstract.\nnot a PubTator line\n", encoding="utf-8")
+    # the labeller fails on PMID 8 (before the reading error) or never
+    for fails in (True, False):
+        labeller = _failing_labeller("8" if fails else "none", error)
+        raised = []
+        for n_process in (1, 2):
+            with pytest.raises(type(error) if fails else CorpusFormatError) as caught:
+                build_weak_datasets([inputs["a.PubTator"]], kb, tmp_path / str(n_process),
+                                    unlabeled=[more, bad], labeller=labeller, nlp=nlp,
+                                    progress=False, n_process=n_process, chunk_size=2)
+            raised.append(caught.value)
+        assert type(raised[0]) is type(raised[1]) and str(raised[0]) == str(raised[1])
+        if fails:
+            assert str(raised[1]) == str(error)
+            assert isinstance(raised[1].__cause__, WorkerTraceback)
+            assert "in label" in str(raised[1].__cause__)  # the worker's traceback
+        else:
+            assert str(raised[1]).startswith(f"{bad}:3: unrecognised line")
+            assert (raised[1].path, raised[1].line) == (str(bad), 3)
+
+
 def test_cli_build_and_stats(tmp_path, inputs):
     medic = tmp_path / "medic.tsv"
     medic.write_text("# header\nRenal failure\tMESH:D051437\t\t\t\tC12\tC\t\t\n")
@@ -229,6 +347,12 @@ def test_cli_build_and_stats(tmp_path, inputs):
                  "stats.json", "stats.md", "report.json"):
         assert (out / name).exists(), name
     assert keys(out / "CDWA.PubTator.gz") == {("1", 0, 9, CHEMICAL), ("1", 25, 38, DISEASE)}
+    parallel = runner.invoke(app, [
+        "weak", "build", "--pubtator", str(inputs["a.PubTator"]), str(inputs["b.PubTator"]),
+        "--ctd", str(pairs), "--ctd-diseases", str(medic), "--gold", str(inputs["gold.txt"]),
+        "--output", str(tmp_path / "cli2"), "--no-progress", "--n-process", "2"])
+    assert parallel.exit_code == 0, parallel.output
+    assert _outputs(out) == _outputs(tmp_path / "cli2")
     stats = runner.invoke(app, ["weak", "stats", str(out / "CDWA.PubTator.gz"),
                                 str(out / "CDWA.spacy"), "--name", "pubtator", "spacy"])
     assert stats.exit_code == 0, stats.output

@@ -139,6 +139,10 @@ def build_command(
     shard_size: int = typer.Option(1000, help="documents per DocBin shard"),
     docbin: bool = typer.Option(True, help="write the .spacy DocBins"),
     progress: bool = typer.Option(True, help="show progress bars"),
+    n_process: int = typer.Option(1, "--n-process", min=1, help="worker processes for the "
+                                  "work per abstract (labelling, filtering, tokenisation); "
+                                  "reading and writing stay in this one. The outputs are the "
+                                  "same as with 1"),
 ) -> None:
     """Build CDWC and CDWA (PubTator .gz, DocBin, stats.json/.md, report.json) in OUTPUT."""
     from ..corpus.splits import LeakGuard
@@ -171,7 +175,7 @@ def build_command(
         result = build_weak_datasets(
             pubtator, kb, output, guard=guard, unlabeled=dictionary_unlabeled,
             labeller=labeller, docbin=docbin, shard_size=shard_size,
-            require_kb=not keep_unlinked, progress=progress)
+            require_kb=not keep_unlinked, progress=progress, n_process=n_process)
     except CorpusFormatError as err:
         _fail(str(err))
     report = result.report

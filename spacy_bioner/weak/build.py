@@ -17,18 +17,31 @@ Memory does not grow with the corpus: documents are processed one by one, PubTat
 written as it comes, DocBin output is flushed in shards (``CDWC.spacy`` becomes a folder of
 shard files once it exceeds ``shard_size`` documents; spaCy's corpus readers accept both). What
 grows is the set of PMIDs seen, the per-type id sets of the statistics and the report's lists.
+
+With ``n_process`` > 1 the work per abstract (dictionary labels, type and knowledge-base
+filters, tokenisation, Docs) runs in worker processes, on chunks of abstracts, a few chunks at
+a time, and so does the serialisation of DocBin shards; reading, duplicate and gold removal,
+and the writing of the results stay in the building process, which takes them in input
+order, so that every output (PubTator files, DocBin shards, statistics, report) is the one of
+a build in one process, byte for byte.
 """
 
 from __future__ import annotations
 
+import gc
 import gzip
 import io
 import json
+import multiprocessing
+import pickle
 import shutil
-from collections import Counter
+import traceback
+from collections import Counter, deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import (IO, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy
 import srsly
@@ -37,7 +50,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
 from ..corpus.docbin import AlignmentReport, doc_from_document
-from ..corpus.document import Document, Mention
+from ..corpus.document import CorpusFormatError, Document, Mention
 from ..corpus.pubtator import format_pubtator, read_pubtator
 from ..corpus.splits import LeakGuard
 from ..corpus.tokenizer import make_bio_nlp
@@ -47,6 +60,10 @@ from .stats import DatasetStats, count_tokens, write_stats
 PathLike = Union[str, Path]
 KEEP_TYPES: Tuple[str, ...] = (CHEMICAL, DISEASE)
 MAX_RECORDS = 200  # examples kept per list in the reports (counts are always complete)
+#: A Doc as :meth:`FastDocBin.pack` gives it: tokens, spaces, flags, strings, cats, user data,
+#: span groups.
+PackedDoc = Tuple[numpy.ndarray, numpy.ndarray, Dict[str, bool], Tuple[str, ...],
+                  Dict[str, float], bytes, bytes]
 
 
 # --------------------------------------------------------------------------------------------
@@ -67,7 +84,11 @@ class PubTatorWriter:
         self.count = 0
 
     def write(self, document: Document) -> None:
-        self._out.write(format_pubtator(document))
+        self.write_record(format_pubtator(document))
+
+    def write_record(self, record: str) -> None:
+        """Append a record already formatted by :func:`format_pubtator`."""
+        self._out.write(record)
         self._out.write("\n")
         self.count += 1
 
@@ -95,67 +116,126 @@ class FastDocBin(DocBin):
         self._packer = srsly.msgpack.Packer(use_bin_type=True)
 
     def add(self, doc: Doc) -> None:
-        if len(doc.spans):
-            super().add(doc)  # span groups: the general path
-            return
+        self.add_packed(self.pack(doc))
+
+    def pack(self, doc: Doc, strings: Optional[Dict[int, str]] = None) -> PackedDoc:
+        """What :meth:`add` stores for ``doc``, as a picklable tuple (for :meth:`add_packed`,
+        possibly in another process): token array, spaces, flags, strings, cats, user data,
+        span groups. ``strings`` (hash -> string) is a cache shared by the Docs packed
+        together, so that a string repeated across them is one object (pickled once)."""
+        if len(doc.spans):  # span groups: the general path of DocBin.add
+            single = DocBin(store_user_data=True)
+            single.add(doc)
+            return (single.tokens[0], single.spaces[0], single.flags[0],
+                    tuple(single.strings), single.cats[0], single.user_data[0],
+                    single.span_groups[0])
         array = doc.to_array(self.attrs)
         if len(array.shape) == 1:
             array = array.reshape((array.shape[0], 1))
-        self.tokens.append(array)
         spaces = doc.to_array(SPACY).reshape((len(doc), 1))
-        self.spaces.append(numpy.asarray(spaces, dtype=bool))
-        self.flags.append({"has_unknown_spaces": doc.has_unknown_spaces})
-        strings = doc.vocab.strings
-        for key in numpy.unique(doc.to_array(list(self.STRING_ATTRS))).tolist():
-            self.strings.add(strings[key] if key else "")
-        self.cats.append(doc.cats)
-        self.user_data.append(self._packer.pack(doc.user_data))
-        self.span_groups.append(doc.spans.to_bytes())
+        store = doc.vocab.strings
+        keys = numpy.unique(doc.to_array(list(self.STRING_ATTRS))).tolist()
+        if strings is None:
+            texts = tuple(store[key] if key else "" for key in keys)
+        else:
+            found = []
+            for key in keys:
+                text = strings.get(key)
+                if text is None:
+                    text = strings[key] = store[key] if key else ""
+                found.append(text)
+            texts = tuple(found)
+        return (array, numpy.asarray(spaces, dtype=bool),
+                {"has_unknown_spaces": doc.has_unknown_spaces}, texts, doc.cats,
+                self._packer.pack(doc.user_data), doc.spans.to_bytes())
+
+    def parts(self) -> Tuple[object, ...]:
+        """What :meth:`to_bytes` serialises, picklable (see :meth:`from_parts`)."""
+        return (self.attrs, self.tokens, self.spaces, self.strings, self.cats, self.flags,
+                self.user_data, self.span_groups)
+
+    @classmethod
+    def from_parts(cls, parts: Sequence[object]) -> "FastDocBin":
+        docbin = cls()
+        (docbin.attrs, docbin.tokens, docbin.spaces, docbin.strings, docbin.cats,  # type: ignore
+         docbin.flags, docbin.user_data, docbin.span_groups) = parts
+        return docbin
+
+    def add_packed(self, packed: PackedDoc) -> None:
+        """Add a Doc packed by :meth:`pack` (the same bytes as adding the Doc itself)."""
+        tokens, spaces, flags, strings, cats, user_data, span_groups = packed
+        self.tokens.append(tokens)
+        self.spaces.append(spaces)
+        self.flags.append(flags)
+        self.strings.update(strings)
+        self.cats.append(cats)
+        self.user_data.append(user_data)
+        self.span_groups.append(span_groups)
 
 
 class DocBinWriter:
     """Write Docs to ``path`` (a ``.spacy`` file) or, once a shard is full (``shard_size``
     Docs or ``shard_tokens`` tokens), to a folder of that name holding ``shard-00000.spacy``,
     ``shard-00001.spacy``, ... (spaCy's corpus readers take the folder as they take a file).
-    Serialising a DocBin briefly needs several times its size, hence shards by tokens too."""
+    Serialising a DocBin briefly needs several times its size, hence shards by tokens too.
+
+    With ``submit`` (``Executor.submit`` of worker processes), shards are serialised and
+    written by a worker (the same bytes), at most two at a time; :meth:`close` waits for them."""
 
     def __init__(self, path: PathLike, shard_size: int = 1000,
-                 shard_tokens: int = 200_000) -> None:
+                 shard_tokens: int = 200_000,
+                 submit: Optional[Callable[..., "Future[object]"]] = None) -> None:
         if shard_size < 1 or shard_tokens < 1:
             raise ValueError(f"shard sizes must be positive, got {shard_size}, {shard_tokens}")
         self.path = Path(path)
         self.shard_size = shard_size
         self.shard_tokens = shard_tokens
+        self.submit = submit
         self.count = 0
         self.shards = 0
         self._tokens = 0
         self._bin = FastDocBin()
+        self._writing: Deque["Future[object]"] = deque()
         if self.path.is_dir():
             shutil.rmtree(self.path)
         elif self.path.exists():
             self.path.unlink()
 
     def add(self, doc: Doc) -> None:
-        self._bin.add(doc)
+        self.add_packed(self._bin.pack(doc))
+
+    def add_packed(self, packed: PackedDoc) -> None:
+        """Add a Doc packed by :meth:`FastDocBin.pack`."""
+        self._bin.add_packed(packed)
         self.count += 1
-        self._tokens += len(doc)
+        self._tokens += len(packed[0])
         if len(self._bin) >= self.shard_size or self._tokens >= self.shard_tokens:
             self._flush()
 
     def _flush(self) -> None:
         if self.shards == 0:
             self.path.mkdir(parents=True)
-        self._bin.to_disk(self.path / f"shard-{self.shards:05d}.spacy")
+        self._write(self.path / f"shard-{self.shards:05d}.spacy")
         self.shards += 1
         self._bin = FastDocBin()
         self._tokens = 0
 
+    def _write(self, path: Path) -> None:
+        if self.submit is None:
+            self._bin.to_disk(path)
+            return
+        while len(self._writing) >= 2:
+            _result(self._writing.popleft())
+        self._writing.append(self.submit(_write_docbin, str(path), self._bin.parts()))
+
     def close(self) -> None:
         if self.shards == 0:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._bin.to_disk(self.path)
+            self._write(self.path)
         elif len(self._bin):
             self._flush()
+        while self._writing:
+            _result(self._writing.popleft())
 
 
 class TokenCache:
@@ -306,48 +386,362 @@ def _alignment_dict(report: AlignmentReport) -> Dict[str, object]:
 
 
 # --------------------------------------------------------------------------------------------
+# Reading (always in the building process): parse, drop repeated PMIDs and gold abstracts
+
+#: ``BuildReport.count`` calls, merged: category -> per-type counts, both in first-call order.
+#: Adding them to the report (:func:`_apply_counts`) leaves it as the calls themselves would,
+#: down to the order of its keys.
+Counts = Dict[str, Counter]
+
+
+def _add_counts(counts: Counts, category: str, mentions: Iterable[Mention]) -> None:
+    counter = counts.setdefault(category, Counter())
+    for mention in mentions:
+        counter[mention.type] += 1
+
+
+def _apply_counts(report: BuildReport, counts: Counts) -> None:
+    for category, counter in counts.items():
+        report.mentions.setdefault(category, Counter()).update(counter)
+
+
+class _Reader:
+    """The abstracts to build from, in input order, as ``(document, labelled, counts)``: each
+    file is parsed in turn, a PMID seen before is a duplicate (the first copy is kept) and the
+    leak guard drops gold abstracts. ``counts`` are the mention counts of the reading since the
+    previous abstract yielded (this one's ``read``, the ``duplicate_document`` and
+    ``gold_document`` of those dropped in between): the report gets them right before the
+    counts of this abstract's own build, in the order of a one-process build, also when the
+    reading runs ahead of the workers. :meth:`take` hands out those left at the end."""
+
+    def __init__(self, pubtator: Sequence[PathLike], unlabeled: Sequence[PathLike],
+                 guard: Optional[LeakGuard], report: BuildReport) -> None:
+        self.inputs = [(p, True) for p in pubtator] + [(p, False) for p in unlabeled]
+        self.guard = guard
+        self.report = report
+        self._counts: Counts = {}
+
+    def take(self) -> Counts:
+        counts, self._counts = self._counts, {}
+        return counts
+
+    def __iter__(self) -> Iterator[Tuple[Document, bool, Counts]]:
+        report = self.report
+        first: Dict[str, str] = {}
+        for path, labelled in self.inputs:
+            entry: Dict[str, object] = {"path": str(path), "documents": 0,
+                                        "kind": "pubtator" if labelled else "dictionary"}
+            if not labelled:
+                entry["annotations"] = "ignored (text only): the dictionary labels these abstracts"
+            report.inputs.append(entry)
+            for document in read_pubtator(path, text_only=not labelled):
+                entry["documents"] = int(entry["documents"]) + 1  # type: ignore[arg-type]
+                report.documents_read += 1
+                _add_counts(self._counts, "read", document.mentions)
+                if document.pmid in first:
+                    report.duplicates += 1
+                    _add_counts(self._counts, "duplicate_document", document.mentions)
+                    if len(report.duplicate_examples) < MAX_RECORDS:
+                        report.duplicate_examples.append({"pmid": document.pmid,
+                                                          "source": document.source or "?",
+                                                          "kept": first[document.pmid]})
+                    continue
+                first[document.pmid] = document.source or "?"
+                if self.guard is not None and not list(self.guard.filter([document])):
+                    _add_counts(self._counts, "gold_document", document.mentions)
+                    continue
+                yield document, labelled, self.take()
+
+
+# --------------------------------------------------------------------------------------------
+# The per-document work (in the building process, or in worker processes)
+
+#: One abstract's results: its report counts, the ``BuildReport.documents`` keys it increments
+#: (in order), and per data set it joins ("CDWC", then "CDWA") its PubTator record and its Doc
+#: (packed by :meth:`FastDocBin.pack` when made in a worker; None without DocBin output).
+DocResult = Tuple[Counts, List[str], List[Tuple[str, str, object]]]
+
+
+class _Accumulators:
+    """The statistics and alignment reports filled by :class:`_DocumentWork`."""
+
+    def __init__(self) -> None:
+        self.stats = {name: DatasetStats(name) for name in ("CDWC", "CDWA")}
+        self.dict_stats = DatasetStats("CDWC (dictionary part)")
+        self.align = {name: AlignmentReport(name=name) for name in ("CDWC", "CDWA")}
+
+    def merge(self, part: "_Accumulators") -> None:
+        """Add the accumulators of the next documents (those of a worker's chunk)."""
+        for name in ("CDWC", "CDWA"):
+            _merge_stats(self.stats[name], part.stats[name])
+            self.align[name].merge(part.align[name])
+            _trim(self.align[name])
+        _merge_stats(self.dict_stats, part.dict_stats)
+
+
+def _merge_stats(into: DatasetStats, part: DatasetStats) -> None:
+    into.abstracts += part.abstracts
+    into.tokens += part.tokens
+    into.mentions.update(part.mentions)
+    into.without_id.update(part.without_id)
+    for entity_type, ids in part.ids.items():
+        into.ids.setdefault(entity_type, set()).update(ids)
+
+
+class _DocumentWork:
+    """What a build does with one abstract once read: the dictionary labels (unlabeled inputs)
+    or the type filter, the knowledge-base filter, the PubTator records, the tokenisation and
+    the Docs, and their statistics (into the :class:`_Accumulators` given)."""
+
+    def __init__(self, kb: KnowledgeBase, labeller: Optional[Callable[[Document], List[Mention]]],
+                 tokens: TokenCache, types: Sequence[str], require_kb: bool, docbin: bool,
+                 pack: bool) -> None:
+        self.kb = kb
+        self.labeller = labeller
+        self.tokens = tokens
+        self.types = types
+        self.require_kb = require_kb
+        self.docbin = docbin
+        self.packer = FastDocBin() if pack else None
+
+    def __call__(self, document: Document, labelled: bool, acc: _Accumulators,
+                 strings: Optional[Dict[int, str]] = None) -> DocResult:
+        counts: Counts = {}
+        keys: List[str] = []
+        if labelled:
+            coverage, filtered = coverage_document(document, self.types)
+            _add_counts(counts, "filtered_by_type", filtered)
+        else:
+            coverage = _with_mentions(document, list(self.labeller(document)))  # type: ignore[misc]
+            _add_counts(counts, "dictionary_labels", coverage.mentions)
+            keys.append("dictionary_labelled")
+        accuracy, no_id, not_in_kb = accuracy_document(coverage, self.kb)
+        sets = [("CDWC", coverage)]
+        _add_counts(counts, "cdwc", coverage.mentions)
+        if self.require_kb and document.pmid not in self.kb:
+            _add_counts(counts, "removed_no_kb_entry", coverage.mentions)
+            keys.append("cdwa_skipped_no_kb_entry")
+        else:
+            _add_counts(counts, "removed_no_id", no_id)
+            _add_counts(counts, "removed_not_in_kb", not_in_kb)
+            _add_counts(counts, "cdwa", accuracy.mentions)
+            sets.append(("CDWA", accuracy))
+        outputs: List[Tuple[str, str, object]] = []
+        for name, doc_out in sets:
+            record = format_pubtator(doc_out)
+            keys.append(name)
+            spacy_doc = doc_from_document(
+                self.tokens, doc_out, acc.align[name], types=self.types)  # type: ignore[arg-type]
+            _trim(acc.align[name])
+            n_tokens = count_tokens(spacy_doc)
+            acc.stats[name].add(doc_out, n_tokens)
+            if name == "CDWC" and not labelled:
+                acc.dict_stats.add(doc_out, n_tokens)
+            packed: object = None
+            if self.docbin:
+                packed = spacy_doc if self.packer is None else self.packer.pack(spacy_doc, strings)
+            outputs.append((name, record, packed))
+        return counts, keys, outputs
+
+
+# Worker processes: each gets the knowledge bases, the labeller and a pipeline (the ``nlp``
+# given, or a biomedical one made before the fork, so that what spaCy imports to make one is
+# imported once) with the fork; a worker renews the biomedical one as a build in one process
+# does (see :class:`TokenCache`).
+_WORK: Optional[_DocumentWork] = None
+
+
+def _start_worker(kb: KnowledgeBase, labeller: Optional[Callable[[Document], List[Mention]]],
+                  nlp: Language, renew: bool, types: Sequence[str], require_kb: bool,
+                  docbin: bool) -> None:
+    global _WORK
+    tokens = TokenCache(nlp, make_bio_nlp if renew else None)
+    _WORK = _DocumentWork(kb, labeller, tokens, types, require_kb, docbin, pack=True)
+
+
+def _work_chunk(items: Sequence[Tuple[Document, bool]]
+                ) -> Tuple[List[DocResult], _Accumulators, Optional["_WorkerError"]]:
+    """The results of a chunk of abstracts, up to the first that fails (and its error)."""
+    assert _WORK is not None, "worker not started"
+    acc = _Accumulators()
+    strings: Dict[int, str] = {}
+    results: List[DocResult] = []
+    try:
+        for document, labelled in items:
+            results.append(_WORK(document, labelled, acc, strings))
+    except Exception as err:  # carried to the building process, raised there
+        return results, acc, _WorkerError(err)
+    return results, acc, None
+
+
+def _write_docbin(path: str, parts: Sequence[object]) -> Optional["_WorkerError"]:
+    """Serialise and write a DocBin shard (see :meth:`DocBinWriter._write`)."""
+    try:
+        FastDocBin.from_parts(parts).to_disk(path)
+    except Exception as err:
+        return _WorkerError(err)
+    return None
+
+
+def _result(future: "Future[object]") -> object:
+    """A worker's result; its error, if any, raised here."""
+    result = future.result()
+    if isinstance(result, _WorkerError):
+        result.reraise()
+    return result
+
+
+class WorkerTraceback(Exception):
+    """The traceback of an exception raised in a worker process (the ``__cause__`` of the
+    exception raised in the building process)."""
+
+    def __str__(self) -> str:
+        return "\n\n" + str(self.args[0] if self.args else "")
+
+
+class _WorkerError:
+    """An exception of a worker, to be raised in the building process as the same type with
+    the same message (a :class:`CorpusFormatError` names its file and line there as here)."""
+
+    def __init__(self, err: Exception) -> None:
+        self.traceback = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+        self.corpus: Optional[Tuple[type, str, Optional[int], str]] = None
+        self.error: Optional[BaseException] = None
+        if isinstance(err, CorpusFormatError):  # takes (path, line, problem): rebuilt
+            self.corpus = (type(err), err.path, err.line, err.problem)
+            return
+        try:
+            copy = pickle.loads(pickle.dumps(err))
+            same = type(copy) is type(err) and str(copy) == str(err)
+        except Exception:
+            same = False
+        self.error = err if same else RuntimeError(f"{type(err).__name__}: {err}")
+
+    def reraise(self) -> None:
+        if self.corpus is not None:
+            cls, path, line, problem = self.corpus
+            error: BaseException = cls(path, line, problem)
+        else:
+            assert self.error is not None
+            error = self.error
+        raise error from WorkerTraceback(self.traceback)
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """Fork where there is one: the workers share the knowledge bases and the labeller with
+    the building process instead of unpickling a copy each."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+# --------------------------------------------------------------------------------------------
 # The build
 
 
-def _read_inputs(paths: Sequence[PathLike], labelled: bool, report: BuildReport
-                 ) -> Iterator[Tuple[Document, bool]]:
-    """``(document, labelled)`` from each file in turn; records per-file document counts."""
-    for path in paths:
-        entry: Dict[str, object] = {"path": str(path), "documents": 0,
-                                    "kind": "pubtator" if labelled else "dictionary"}
-        if not labelled:
-            entry["annotations"] = "ignored (text only): the dictionary labels these abstracts"
-        report.inputs.append(entry)
-        for document in read_pubtator(path, text_only=not labelled):
-            entry["documents"] = int(entry["documents"]) + 1  # type: ignore[arg-type]
-            report.documents_read += 1
-            report.count("read", document.mentions)
-            yield document, labelled
+class _Sink:
+    """Puts the results of the abstracts, in input order, into the report and the outputs."""
+
+    def __init__(self, report: BuildReport, writers: Dict[str, PubTatorWriter],
+                 bins: Dict[str, DocBinWriter], packed: bool, progress: bool) -> None:
+        self.report = report
+        self.writers = writers
+        self.bins = bins
+        self.packed = packed
+        self.progress = progress
+        self.bar = None
+
+    def add(self, counts: Counts, result: DocResult) -> None:
+        """``counts`` (of the reading, see :class:`_Reader`), then the abstract's results."""
+        report = self.report
+        _apply_counts(report, counts)
+        doc_counts, keys, outputs = result
+        _apply_counts(report, doc_counts)
+        for key in keys:
+            report.documents[key] += 1
+        for name, record, doc in outputs:
+            self.writers[name].write_record(record)
+            if doc is not None and name in self.bins:
+                if self.packed:
+                    self.bins[name].add_packed(doc)  # type: ignore[arg-type]
+                else:
+                    self.bins[name].add(doc)  # type: ignore[arg-type]
+        if self.progress:
+            if self.bar is None:  # made once the workers run (no thread of its own at fork)
+                from tqdm import tqdm
+
+                self.bar = tqdm(desc="weak build", unit="doc", mininterval=1.0)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
-def _dedup(items: Iterable[Tuple[Document, bool]], report: BuildReport
-           ) -> Iterator[Tuple[Document, bool]]:
-    first: Dict[str, str] = {}
-    for document, labelled in items:
-        if document.pmid in first:
-            report.duplicates += 1
-            report.count("duplicate_document", document.mentions)
-            if len(report.duplicate_examples) < MAX_RECORDS:
-                report.duplicate_examples.append({"pmid": document.pmid,
-                                                  "source": document.source or "?",
-                                                  "kept": first[document.pmid]})
-            continue
-        first[document.pmid] = document.source or "?"
-        yield document, labelled
+class _Workers:
+    """``n_process`` worker processes, started (forked) by the first :meth:`submit`."""
+
+    def __init__(self, n_process: int, state: Tuple[object, ...]) -> None:
+        self.n_process = n_process
+        self.executor = ProcessPoolExecutor(n_process, mp_context=_mp_context(),
+                                            initializer=_start_worker, initargs=state)
+        self.started = False
+
+    def submit(self, fn: Callable[..., object], *args: object) -> "Future[object]":
+        if self.started:
+            return self.executor.submit(fn, *args)
+        gc.freeze()  # the collector of a worker then leaves alone the objects it inherits
+        try:  # (which it would otherwise copy page by page, with their headers)
+            return self.executor.submit(fn, *args)
+        finally:
+            gc.unfreeze()
+            self.started = True
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _guard(items: Iterable[Tuple[Document, bool]], guard: Optional[LeakGuard],
-           report: BuildReport) -> Iterator[Tuple[Document, bool]]:
-    for document, labelled in items:
-        if guard is not None and not list(guard.filter([document])):
-            report.count("gold_document", document.mentions)
-            continue
-        yield document, labelled
+def _build_in_workers(reader: _Reader, sink: _Sink, acc: _Accumulators, workers: _Workers,
+                      chunk_size: int) -> None:
+    """The reading stays here and sends chunks of ``chunk_size`` abstracts to the workers, at
+    most ``4 * n_process`` chunks at a time, whose results are taken in input order. A reading
+    error is raised after those of the abstracts before it, as in one process."""
+    in_flight: Deque[Tuple["Future[object]", List[Counts]]] = deque()
+
+    def finish() -> None:
+        future, counts = in_flight.popleft()
+        results, part, error = future.result()  # type: ignore[misc]
+        for before, result in zip(counts, results):
+            sink.add(before, result)
+        acc.merge(part)
+        if error is not None:
+            error.reraise()
+
+    read_error: Optional[Exception] = None
+    items = iter(reader)
+    chunk: List[Tuple[Document, bool]] = []
+    counts: List[Counts] = []
+    while True:
+        try:
+            document, labelled, before = next(items)
+        except StopIteration:
+            last = True
+        except Exception as err:  # raised once the abstracts before it are done
+            read_error, last = err, True
+        else:
+            chunk.append((document, labelled))
+            counts.append(before)
+            last = False
+        if chunk and (last or len(chunk) >= chunk_size):
+            in_flight.append((workers.submit(_work_chunk, chunk), counts))
+            chunk, counts = [], []
+            if len(in_flight) >= 4 * workers.n_process:
+                finish()
+        if last:
+            break
+    while in_flight:
+        finish()
+    if read_error is not None:
+        raise read_error
 
 
 def build_weak_datasets(
@@ -365,78 +759,69 @@ def build_weak_datasets(
     require_kb: bool = True,
     types: Sequence[str] = KEEP_TYPES,
     progress: bool = True,
+    n_process: int = 1,
+    chunk_size: int = 32,
 ) -> BuildResult:
     """Write CDWC/CDWA (PubTator .gz and DocBin), ``stats.json``, ``stats.md`` and
     ``report.json`` to ``output_dir`` from PubTator inputs (and dictionary-labelled
     ``unlabeled`` inputs, which need ``labeller``: a function from a Document to its mentions).
     Without ``nlp``, the biomedical tokenizer is used and renewed now and then (see
-    :class:`TokenCache`); a given ``nlp`` is used throughout (its vocabulary then grows)."""
+    :class:`TokenCache`); a given ``nlp`` is used throughout (its vocabulary then grows).
+
+    With ``n_process`` > 1, the per-abstract work (labelling, filtering, tokenisation, Docs)
+    runs in that many worker processes (forked where the platform can: they share ``kb``,
+    ``labeller`` and ``nlp``), on chunks of ``chunk_size`` abstracts, and so does the
+    serialisation of the DocBin shards; reading, duplicate and gold removal, and writing stay
+    in this process. The outputs are the same, byte for byte, as with one process, and so is
+    an error: same type, same message (the worker's traceback as its ``__cause__``)."""
     if unlabeled and labeller is None:
         raise ValueError("unlabeled inputs need a dictionary labeller")
+    if n_process < 1 or chunk_size < 1:
+        raise ValueError(f"n_process and chunk_size must be positive, got {n_process}, "
+                         f"{chunk_size}")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokens = TokenCache(nlp) if nlp is not None else TokenCache(make_bio_nlp(), make_bio_nlp)
     report = BuildReport(knowledge_base={"pmids": len(kb), **kb.report.to_dict()})
-    stats = {name: DatasetStats(name) for name in ("CDWC", "CDWA")}
-    dict_stats = DatasetStats("CDWC (dictionary part)")
-    align = {name: AlignmentReport(name=name) for name in ("CDWC", "CDWA")}
+    acc = _Accumulators()
     bins = ({name: DocBinWriter(out / f"{name}.spacy", shard_size, shard_tokens)
              for name in ("CDWC", "CDWA")} if docbin else {})
-
-    items = _read_inputs(list(pubtator), True, report)
-    items = _chain(items, _read_inputs(list(unlabeled), False, report))
-    items = _guard(_dedup(items, report), guard, report)
-    if progress:
-        from tqdm import tqdm
-
-        items = tqdm(items, desc="weak build", unit="doc", mininterval=1.0)
-    with PubTatorWriter(out / "CDWC.PubTator.gz") as cdwc_out, \
-            PubTatorWriter(out / "CDWA.PubTator.gz") as cdwa_out:
-        for document, labelled in items:
-            if labelled:
-                coverage, filtered = coverage_document(document, types)
-                report.count("filtered_by_type", filtered)
-            else:
-                coverage = _with_mentions(document, list(labeller(document)))  # type: ignore[misc]
-                report.count("dictionary_labels", coverage.mentions)
-                report.documents["dictionary_labelled"] += 1
-            accuracy, no_id, not_in_kb = accuracy_document(coverage, kb)
-            sets = [("CDWC", coverage, cdwc_out)]
-            report.count("cdwc", coverage.mentions)
-            if require_kb and document.pmid not in kb:
-                report.count("removed_no_kb_entry", coverage.mentions)
-                report.documents["cdwa_skipped_no_kb_entry"] += 1
-            else:
-                report.count("removed_no_id", no_id)
-                report.count("removed_not_in_kb", not_in_kb)
-                report.count("cdwa", accuracy.mentions)
-                sets.append(("CDWA", accuracy, cdwa_out))
-            for name, doc_out, writer in sets:
-                writer.write(doc_out)
-                report.documents[name] += 1
-                spacy_doc = doc_from_document(tokens, doc_out, align[name],  # type: ignore[arg-type]
-                                              types=types)
-                _trim(align[name])
-                n_tokens = count_tokens(spacy_doc)
-                stats[name].add(doc_out, n_tokens)
-                if name == "CDWC" and not labelled:
-                    dict_stats.add(doc_out, n_tokens)
-                if docbin:
-                    bins[name].add(spacy_doc)
-    for writer in bins.values():
-        writer.close()
+    reader = _Reader(list(pubtator), list(unlabeled), guard, report)
+    workers = None
+    if n_process > 1:
+        workers = _Workers(n_process, (kb, labeller, nlp if nlp is not None else make_bio_nlp(),
+                                       nlp is None, tuple(types), require_kb, docbin))
+        for writer in bins.values():
+            writer.submit = workers.submit
+    try:
+        with PubTatorWriter(out / "CDWC.PubTator.gz") as cdwc_out, \
+                PubTatorWriter(out / "CDWA.PubTator.gz") as cdwa_out:
+            sink = _Sink(report, {"CDWC": cdwc_out, "CDWA": cdwa_out}, bins, workers is not None,
+                         progress)
+            try:
+                if workers is None:
+                    tokens = (TokenCache(nlp) if nlp is not None
+                              else TokenCache(make_bio_nlp(), make_bio_nlp))
+                    work = _DocumentWork(kb, labeller, tokens, types, require_kb, docbin,
+                                         pack=False)
+                    for document, labelled, before in reader:
+                        sink.add(before, work(document, labelled, acc))
+                else:
+                    _build_in_workers(reader, sink, acc, workers, chunk_size)
+            finally:
+                sink.close()
+            _apply_counts(report, reader.take())
+        for writer in bins.values():
+            writer.close()
+    finally:
+        if workers is not None:
+            workers.close()
     if guard is not None:
         report.leak_guard = dict(guard.to_dict())
-    report.alignment = {name: _alignment_dict(a) for name, a in align.items()}
+    report.alignment = {name: _alignment_dict(a) for name, a in acc.align.items()}
     report.outputs = {name: str(out / f"{name}.PubTator.gz") for name in ("CDWC", "CDWA")}
     report.outputs.update({f"{name}.spacy": str(w.path) for name, w in bins.items()})
-    all_stats = list(stats.values()) + ([dict_stats] if dict_stats.abstracts else [])
+    all_stats = list(acc.stats.values()) + ([acc.dict_stats] if acc.dict_stats.abstracts else [])
     write_stats(all_stats, out / "stats.json", out / "stats.md")
     (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n",
                                      encoding="utf-8")
     return BuildResult(report, all_stats)
-
-
-def _chain(*iterators: Iterator[Tuple[Document, bool]]) -> Iterator[Tuple[Document, bool]]:
-    for iterator in iterators:
-        yield from iterator
