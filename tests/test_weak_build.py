@@ -353,6 +353,13 @@ def test_cli_build_and_stats(tmp_path, inputs):
         "--output", str(tmp_path / "cli2"), "--no-progress", "--n-process", "2"])
     assert parallel.exit_code == 0, parallel.output
     assert _outputs(out) == _outputs(tmp_path / "cli2")
+    diseases = runner.invoke(app, [
+        "weak", "build", "--pubtator", str(inputs["a.PubTator"]), str(inputs["b.PubTator"]),
+        "--ctd", str(pairs), "--ctd-diseases", str(medic), "--gold", str(inputs["gold.txt"]),
+        "--output", str(tmp_path / "cli3"), "--no-progress", "--types", "Disease"])
+    assert diseases.exit_code == 0, diseases.output
+    assert keys(tmp_path / "cli3" / "CDWA.PubTator.gz") == {("1", 25, 38, DISEASE)}
+    assert {k[3] for k in keys(tmp_path / "cli3" / "CDWC.PubTator.gz")} == {DISEASE}
     stats = runner.invoke(app, ["weak", "stats", str(out / "CDWA.PubTator.gz"),
                                 str(out / "CDWA.spacy"), "--name", "pubtator", "spacy"])
     assert stats.exit_code == 0, stats.output

@@ -143,6 +143,9 @@ def build_command(
                                   "work per abstract (labelling, filtering, tokenisation); "
                                   "reading and writing stay in this one. The outputs are the "
                                   "same as with 1"),
+    types: str = typer.Option("Chemical,Disease", help="comma-separated mention types to keep "
+                              "(e.g. Disease for NCBI Disease's DWC/DWA); the others are counted "
+                              "as filtered_by_type"),
 ) -> None:
     """Build CDWC and CDWA (PubTator .gz, DocBin, stats.json/.md, report.json) in OUTPUT."""
     from ..corpus.splits import LeakGuard
@@ -158,6 +161,9 @@ def build_command(
         if path is not None:
             _check_files([path], option)
     kinds = tuple(k.strip() for k in relations.split(",") if k.strip())
+    keep_types = tuple(t.strip() for t in types.split(",") if t.strip())
+    if not keep_types:
+        _fail("--types: give at least one mention type")
     started = time.perf_counter()
     try:
         kb = load_knowledge_base(ctd, ctd_diseases, mesh, mesh_indexing, relations=kinds)
@@ -175,7 +181,7 @@ def build_command(
         result = build_weak_datasets(
             pubtator, kb, output, guard=guard, unlabeled=dictionary_unlabeled,
             labeller=labeller, docbin=docbin, shard_size=shard_size,
-            require_kb=not keep_unlinked, progress=progress, n_process=n_process)
+            require_kb=not keep_unlinked, progress=progress, n_process=n_process, types=keep_types)
     except CorpusFormatError as err:
         _fail(str(err))
     report = result.report
