@@ -292,3 +292,80 @@ def dictionary_label_command(
     except CorpusFormatError as err:
         _fail(str(err))
     typer.echo(f"wrote {writer.count} abstracts to {output}")
+
+
+def read_pmid_list(path: Path) -> List[str]:
+    """PMIDs from a text file: one per line (or several, separated by commas or blanks); '#' starts a comment."""
+    pmids: List[str] = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            pmids += [p for p in line.split("#", 1)[0].replace(",", " ").split() if p]
+    return pmids
+
+
+@weak_app.command("fetch")
+def fetch_command(
+    pmids_file: Path = typer.Argument(..., help="text file of PMIDs (one per line; '#' comments)"),
+    output: Path = typer.Option(..., help="output folder: pubtator.PubTator.gz, "
+                                "mesh_indexing.tsv, failed.tsv, fetch.json"),
+    pubtator: bool = typer.Option(True, help="fetch title, abstract and annotations from PubTator3"),
+    eutils: bool = typer.Option(True, help="fetch MeSH indexing (and abstracts) from E-utilities"),
+    cache: Optional[Path] = typer.Option(None, help="on-disk cache (SQLite file): a rerun fetches "
+                                         "only what is not cached yet"),
+    api_key: Optional[str] = typer.Option(None, envvar="NCBI_API_KEY", help="NCBI API key "
+                                          "(10 requests/s instead of 3)"),
+    email: Optional[str] = typer.Option(None, envvar="NCBI_EMAIL", help="contact e-mail sent to NCBI"),
+    rate: Optional[float] = typer.Option(None, help="requests per second (default 3, 10 with a key)"),
+    batch_size: int = typer.Option(100, min=1, max=100, help="PMIDs per request"),
+    pubtator_url: str = typer.Option("https://www.ncbi.nlm.nih.gov/research/pubtator3-api",
+                                     help="PubTator3 API base URL"),
+    eutils_url: str = typer.Option("https://eutils.ncbi.nlm.nih.gov/entrez/eutils",
+                                   help="E-utilities base URL"),
+    progress: bool = typer.Option(True, help="show progress bars"),
+) -> None:
+    """Fetch PubTator3 annotations and MeSH indexing for PMIDs, for `weak build`.
+
+    Every PMID asked for ends up in the outputs or in failed.tsv (with the service and the
+    reason); the command exits with 1 when any failed, after writing everything it got.
+    """
+    from ..corpus.pubtator import write_pubtator
+    from ..weak.client import EUtilsClient, PubTatorClient
+    from ..weak.kb import MeshIndexing
+
+    _check_files([pmids_file], "PMIDS_FILE")
+    if not (pubtator or eutils):
+        _fail("nothing to fetch: both --no-pubtator and --no-eutils")
+    pmids = read_pmid_list(pmids_file)
+    if not pmids:
+        _fail(f"{pmids_file}: no PMIDs")
+    output.mkdir(parents=True, exist_ok=True)
+    summary: Dict[str, Any] = {"pmids_file": str(pmids_file), "pmids_listed": len(pmids)}
+    failed: List[Tuple[str, str, str]] = []
+    common = {"cache": str(cache) if cache else None, "batch_size": batch_size, "progress": progress}
+    if pubtator:
+        kwargs = dict(common, **({"rate": rate} if rate else {}))
+        with PubTatorClient(pubtator_url, **kwargs) as client:
+            result = client.fetch_annotations(pmids)
+        docs = [result.documents[p] for p in result.fetched]
+        write_pubtator(docs, output / "pubtator.PubTator.gz")
+        failed += [(p, "PubTator3", why) for p, why in result.failed.items()]
+        summary["pubtator"] = {"summary": result.summary(), "fetched": len(docs), "failed": len(result.failed),
+                               "duplicates": result.duplicates, "requests": result.n_requests}
+        typer.echo(f"PubTator3: {result.summary()}", err=True)
+    if eutils:
+        with EUtilsClient(eutils_url, api_key=api_key, email=email, rate=rate, **common) as client:
+            result = client.fetch(pmids)
+        index = MeshIndexing({p: result.mesh[p].ids for p in result.fetched})
+        index.to_file(output / "mesh_indexing.tsv")
+        failed += [(p, "E-utilities", why) for p, why in result.failed.items()]
+        summary["eutils"] = {"summary": result.summary(), "fetched": len(result.fetched),
+                             "failed": len(result.failed), "requests": result.n_requests}
+        typer.echo(f"E-utilities: {result.summary()}", err=True)
+    with open(output / "failed.tsv", "w", encoding="utf-8") as out:
+        out.write("pmid\tservice\treason\n")
+        out.writelines(f"{p}\t{service}\t{why}\n" for p, service, why in failed)
+    summary["failed"] = len(failed)
+    (output / "fetch.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    typer.echo(f"wrote {output}: {len(failed)} failures (failed.tsv)")
+    if failed:
+        raise typer.Exit(code=1)
