@@ -231,3 +231,18 @@ def test_evaluate_missing_model_or_gold_is_a_clean_error(tmp_path):
     assert "no_model" in result.output and "Traceback" not in result.output
     result = invoke("evaluate", _model(tmp_path / "model"), tmp_path / "absent.txt", "--output", tmp_path / "out")
     assert result.exit_code == 1 and f"gold file {tmp_path / 'absent.txt'} does not exist" in result.output
+
+
+def test_evaluate_html_report_marks_errors(tmp_path):
+    gold = _gold_file(tmp_path / "gold.PubTator")
+    out = tmp_path / "eval"
+    result = invoke("evaluate", _model(tmp_path / "model"), gold, "--output", out)
+    assert result.exit_code == 0, result.output
+    page = (out / "report.html").read_text(encoding="utf8")
+    # doc 200 has the most errors (FP 2, FN 3) and comes first; 300 has one FP
+    assert page.index("PMID 200: TP 0, FP 2, FN 3") < page.index("PMID 100: TP 4, FP 0, FN 2")
+    assert "PMID 300: TP 0, FP 1, FN 0" in page
+    assert page.count("FP Disease") >= 2 and "FN Chemical" in page and "FN Disease" in page
+    assert "Lidocaine toxicity" in page
+    none = invoke("evaluate", _model(tmp_path / "model2"), gold, "--output", tmp_path / "e2", "--report-docs", 0)
+    assert none.exit_code == 0 and not (tmp_path / "e2" / "report.html").exists()

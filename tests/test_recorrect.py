@@ -151,6 +151,8 @@ def test_round_table():
     with tempfile.TemporaryDirectory() as folder:
         text = write_round_table(run, Path(folder))
         assert json.loads((Path(folder) / "rounds.json").read_text())["best_round"] == 2
+        png = (Path(folder) / "rounds.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     assert "best round: 2" in text
     assert "| 1 | CDWA.spacy | 7 | 50.00 | 50.00 | 50.00 | 40.00 | 40.00 | 40.00 |" in text
     assert "| 2 | round 1 relabelled | 9 | 60.00 | 60.00 | 60.00 | - | - | - |" in text

@@ -111,6 +111,7 @@ def evaluate_command(
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="nlp.pipe batch size."),
     n_process: int = typer.Option(1, "--n-process", min=1, help="nlp.pipe processes (CPU only)."),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to run on; -1 for CPU."),
+    report_docs: int = typer.Option(100, "--report-docs", min=0, help="Documents in report.html (most errors first; 0: no report)."),
 ) -> None:
     """Run MODEL over the texts of GOLD, write its predictions and score them mention by mention."""
     import spacy
@@ -155,6 +156,10 @@ def evaluate_command(
         "scores": scores.to_dict(),
     }
     _write_json(metrics, output / "metrics.json")
+    if report_docs:
+        from ..evaluation.report import write_report
+
+        write_report(output / "report.html", gold_docs, scores, max_docs=report_docs, title=f"{model} on {gold.name}")
     report(scores, pred_docs, score_types)
     typer.echo(f"words per second: {words_per_second:,.0f} ({len(gold_docs)} documents)")
     typer.echo(f"wrote {output / 'predictions.PubTator'}, {output / 'metrics.json'}, {output / 'outcomes.tsv'}")

@@ -208,4 +208,31 @@ def write_round_table(run: RecorrectionRun, output: Path) -> str:
     text = "\n".join(lines) + "\n"
     (output / "rounds.md").write_text(text, encoding="utf8")
     srsly.write_json(output / "rounds.json", run.to_dict())
+    plot_rounds(run, output / "rounds.png")
     return text
+
+
+def plot_rounds(run: RecorrectionRun, path: Path) -> Path:
+    """PNG of P, R and F on D (and on the test set, dashed) per round (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    rounds = [r.round for r in run.rounds]
+    for key, name, colour in (("f", "F", "C0"), ("r", "R", "C1"), ("p", "P", "C2")):
+        ax.plot(rounds, [100 * r.dev["micro"][key] for r in run.rounds], "-o", color=colour, label=f"D {name}")
+        if all(r.test for r in run.rounds):
+            ax.plot(rounds, [100 * r.test["micro"][key] for r in run.rounds], "--s", color=colour,  # type: ignore[index]
+                    label=f"test {name}")
+    ax.set_xticks(rounds)
+    ax.set_xlabel("re-correction round")
+    ax.set_ylabel("%")
+    ax.set_title(f"Re-correction of {Path(run.weak).name}")
+    ax.legend(fontsize="small", ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
