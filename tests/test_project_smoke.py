@@ -76,3 +76,32 @@ def test_rerun_skips_finished_steps(smoke_run: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "Skipping 'distill': nothing changed" in proc.stdout
     assert "Skipping 'package': nothing changed" in proc.stdout
+
+
+def test_package_installs_in_a_fresh_venv_and_loads_offline(smoke_run: Path, tmp_path: Path) -> None:
+    """pip install the two wheels the package step made into a new venv; load with no network."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    py = venv / "bin" / "python"
+    wheels = sorted((smoke_run / "packages/wheels").glob("spacy_bioner-*.whl"))
+    model = smoke_run / "packages/en_bioner_cd-0.0.1/dist/en_bioner_cd-0.0.1-py3-none-any.whl"
+    install = subprocess.run([str(py), "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints.txt"),
+                              str(wheels[-1]), str(model)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, timeout=900)
+    assert install.returncode == 0, install.stdout[-3000:]
+    code = ("import json, spacy; nlp = spacy.load('en_bioner_cd'); "
+            "doc = nlp('Cisplatin-induced nephrotoxicity in rats.'); "
+            "print(json.dumps({'pipes': nlp.pipe_names, 'name': nlp.meta['name'], 'tokens': [t.text for t in doc], "
+            "'file': spacy.util.get_package_path('en_bioner_cd').as_posix()}))")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    cmd = [str(py), "-c", code]
+    if shutil.which("unshare") and subprocess.run(["unshare", "-n", "true"]).returncode == 0:
+        cmd = ["unshare", "-n"] + cmd  # a network namespace with no network at all
+    loaded = subprocess.run(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, timeout=300)
+    assert loaded.returncode == 0, loaded.stdout[-3000:]
+    result = json.loads(loaded.stdout.strip().splitlines()[-1])
+    assert result["pipes"] == ["bioner"] and result["name"] == "bioner_cd"
+    assert result["tokens"][:3] == ["Cisplatin", "-", "induced"]  # the biomedical tokenizer came along
+    assert result["file"].startswith(str(venv))
