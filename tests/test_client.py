@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import random
 import re
-import socket
 import threading
 from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
@@ -34,18 +33,7 @@ NO_JITTER = RetryPolicy(max_retries=2, jitter=0.0)
 CID = ("CID", "D001241", "D006261")
 
 
-@pytest.fixture(autouse=True)
-def only_localhost(monkeypatch):
-    """Fail any attempt to open a connection to anything but 127.0.0.1."""
-    real_connect = socket.socket.connect
-
-    def connect(self, address):
-        host = address[0] if isinstance(address, tuple) else address
-        if host != "127.0.0.1":
-            raise AssertionError(f"a test tried to connect to {address!r}")
-        return real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
+pytestmark = pytest.mark.usefixtures("only_localhost")  # conftest.py: 127.0.0.1 only
 
 
 def synthetic(pmid: str):

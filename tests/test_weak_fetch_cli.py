@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -19,20 +18,7 @@ PMIDS = [str(2000001 + i) for i in range(130)]
 MISSING = "2999999"
 
 
-@pytest.fixture(autouse=True)
-def only_localhost(monkeypatch):
-    real_connect = socket.socket.connect
-
-    def connect(self, address):
-        host = address[0] if isinstance(address, tuple) else address
-        if host != "127.0.0.1":
-            raise AssertionError(f"a test tried to connect to {address!r}")
-        return real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+pytestmark = pytest.mark.usefixtures("only_localhost")  # conftest.py: 127.0.0.1 only
 
 
 def record(pmid: str):
