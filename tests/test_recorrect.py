@@ -191,3 +191,33 @@ def test_cli_recorrect_tiny_with_resume_after_kill(corpus, tmp_path):
     assert [d.user_data["pmid"] for d in docs] == [str(900 + i) for i in range(10)]
     bad = runner.invoke(app, base[:1] + [str(tmp_path / "missing.spacy")] + base[2:])
     assert bad.exit_code == 1 and "does not exist" in bad.output
+
+
+def _ruler_pipeline(path, patterns):
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    if patterns:
+        ruler.add_patterns(patterns)
+    nlp.meta["performance"] = {"ents_f": 0.0}
+    nlp.to_disk(path)
+    return nlp
+
+
+def test_promote_last_if_better(tmp_path):
+    """spaCy never scores the updates after its last evaluation: model-last can beat model-best."""
+    from spacy_bioner.training.spacy_runs import promote_last_if_better
+
+    nlp = spacy.blank("en")
+    doc = nlp("Aspirin causes headache.")
+    doc.ents = [doc.char_span(0, 7, label="Chemical")]
+    DocBin(docs=[doc]).to_disk(tmp_path / "dev.spacy")
+    out = tmp_path / "run"
+    out.mkdir()
+    _ruler_pipeline(out / "model-best", [])
+    _ruler_pipeline(out / "model-last", [{"label": "Chemical", "pattern": "Aspirin"}])
+    record = promote_last_if_better(out, tmp_path / "dev.spacy")
+    assert record["promoted_model_last"] and record["model_last_score"] == 1.0
+    assert spacy.load(out / "model-best")("Aspirin").ents[0].label_ == "Chemical"
+    assert json.loads((out / "model-best" / "meta.json").read_text())["performance"]["ents_f"] == 1.0
+    again = promote_last_if_better(out, tmp_path / "dev.spacy")  # equal now: model-best stays
+    assert not again["promoted_model_last"] and (out / "best_of.json").is_file()

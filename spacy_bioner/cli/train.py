@@ -300,3 +300,19 @@ def experiments_command(
 
     typer.echo(results_markdown(summary))
     typer.echo(f"wrote {output / 'results.json'}, {output / 'results.md'}")
+
+
+@app.command("best-of")
+def best_of_command(
+    output: Path = typer.Argument(..., help="Output folder of `spacy train` (with model-best and model-last)."),
+    dev: Path = typer.Argument(..., help="The dev DocBin that `spacy train` selected on."),
+) -> None:
+    """Make model-last the model-best when it scores higher on DEV (spaCy never evaluates the
+    updates after its last eval_frequency step)."""
+    from ..training.spacy_runs import promote_last_if_better
+
+    _require(output / "model-last", "model-last")
+    _require(dev, "dev set")
+    record = promote_last_if_better(output, dev)
+    typer.echo(f"model-best {record['model_best_score']:.4f}, model-last {record['model_last_score']:.4f}: "
+               + ("model-last promoted to model-best" if record["promoted_model_last"] else "model-best kept"))
