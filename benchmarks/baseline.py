@@ -243,6 +243,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                    *spec["overrides"], *train_overrides(args)]  # fmt: skip
             train_seconds = run(cmd, train_log, train_env)
             (out_dir / "train_seconds.json").write_text(json.dumps({"seconds": train_seconds}))
+            # spaCy never scores the updates after its last evaluation: keep model-last if better
+            run([py, "-m", "spacy_bioner", "best-of", str(out_dir), str(splits / "D.spacy")],
+                work / f"{spec['name']}.best_of.log", train_env)
             log(f"{spec['name']}: trained in {train_seconds / 60:.1f} min, dev ents_f {best_dev_score(model_best)}")
         row: Dict[str, object] = {}
         for n in threads:  # the first count gives the scores and peak memory; each its words/s
