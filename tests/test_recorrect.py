@@ -221,3 +221,19 @@ def test_promote_last_if_better(tmp_path):
     assert json.loads((out / "model-best" / "meta.json").read_text())["performance"]["ents_f"] == 1.0
     again = promote_last_if_better(out, tmp_path / "dev.spacy")  # equal now: model-best stays
     assert not again["promoted_model_last"] and (out / "best_of.json").is_file()
+
+
+def test_best_of_cli(tmp_path):
+    nlp = spacy.blank("en")
+    doc = nlp("Aspirin causes headache.")
+    doc.ents = [doc.char_span(0, 7, label="Chemical")]
+    DocBin(docs=[doc]).to_disk(tmp_path / "dev.spacy")
+    out = tmp_path / "run"
+    out.mkdir()
+    _ruler_pipeline(out / "model-best", [])
+    _ruler_pipeline(out / "model-last", [{"label": "Chemical", "pattern": "Aspirin"}])
+    result = CliRunner().invoke(app, ["best-of", str(out), str(tmp_path / "dev.spacy")])
+    assert result.exit_code == 0, result.output
+    assert "model-last promoted to model-best" in result.output
+    missing = CliRunner().invoke(app, ["best-of", str(tmp_path / "nowhere"), str(tmp_path / "dev.spacy")])
+    assert missing.exit_code == 1 and "does not exist" in missing.output
