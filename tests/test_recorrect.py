@@ -203,10 +203,9 @@ def _ruler_pipeline(path, patterns):
     return nlp
 
 
-def test_promote_last_if_better(tmp_path):
-    """spaCy never scores the updates after its last evaluation: model-last can beat model-best."""
-    from spacy_bioner.training.spacy_runs import promote_last_if_better
-
+@pytest.fixture
+def best_and_last(tmp_path):
+    """A dev set with one entity, a model-best that finds nothing and a model-last that finds it."""
     nlp = spacy.blank("en")
     doc = nlp("Aspirin causes headache.")
     doc.ents = [doc.char_span(0, 7, label="Chemical")]
@@ -215,6 +214,14 @@ def test_promote_last_if_better(tmp_path):
     out.mkdir()
     _ruler_pipeline(out / "model-best", [])
     _ruler_pipeline(out / "model-last", [{"label": "Chemical", "pattern": "Aspirin"}])
+    return out
+
+
+def test_promote_last_if_better(tmp_path, best_and_last):
+    """spaCy never scores the updates after its last evaluation: model-last can beat model-best."""
+    from spacy_bioner.training.spacy_runs import promote_last_if_better
+
+    out = best_and_last
     record = promote_last_if_better(out, tmp_path / "dev.spacy")
     assert record["promoted_model_last"] and record["model_last_score"] == 1.0
     assert spacy.load(out / "model-best")("Aspirin").ents[0].label_ == "Chemical"
@@ -223,15 +230,8 @@ def test_promote_last_if_better(tmp_path):
     assert not again["promoted_model_last"] and (out / "best_of.json").is_file()
 
 
-def test_best_of_cli(tmp_path):
-    nlp = spacy.blank("en")
-    doc = nlp("Aspirin causes headache.")
-    doc.ents = [doc.char_span(0, 7, label="Chemical")]
-    DocBin(docs=[doc]).to_disk(tmp_path / "dev.spacy")
-    out = tmp_path / "run"
-    out.mkdir()
-    _ruler_pipeline(out / "model-best", [])
-    _ruler_pipeline(out / "model-last", [{"label": "Chemical", "pattern": "Aspirin"}])
+def test_best_of_cli(tmp_path, best_and_last):
+    out = best_and_last
     result = CliRunner().invoke(app, ["best-of", str(out), str(tmp_path / "dev.spacy")])
     assert result.exit_code == 0, result.output
     assert "model-last promoted to model-best" in result.output
