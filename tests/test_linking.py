@@ -366,3 +366,34 @@ def test_real_data_subset(data_dir: Path, tmp_path: Path) -> None:
     hits = sum(linker.rank([m.text], [m.type])[0][0][0] in gold_ids(m) for m in exact)
     assert hits / len(exact) > 0.95
     assert overall.recall_at(5) >= overall.accuracy()
+
+
+def test_cli_end_to_end(index_dir: Path, tmp_path: Path) -> None:
+    """NER (an entity ruler here) + abbreviation detector + linker on raw text, scored by span, type and id."""
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([
+        {"label": "Chemical", "pattern": "Hydroxytyramine"},
+        {"label": "Disease", "pattern": [{"LOWER": "high"}, {"LOWER": "blood"}, {"LOWER": "pressure"}]},
+        {"label": "Disease", "pattern": "raised"},  # a false positive
+    ])
+    model = tmp_path / "ner"
+    nlp.to_disk(model)
+    title = "Hydroxytyramine raised high blood pressure and lithium"
+    gold_path = tmp_path / "gold.PubTator"
+    write_pubtator([_doc("7", title, [
+        _m("Hydroxytyramine", title, "Chemical", ("D000001",)),
+        _m("high blood pressure", title, "Disease", ("D000005",)),
+        _m("lithium", title, "Chemical", ("D000008",)),  # missed by the ruler
+    ])], gold_path)
+    metrics = tmp_path / "e2e.json"
+    result = CliRunner().invoke(app, ["link", "end-to-end", str(model), str(index_dir), str(gold_path),
+                                      "--output", str(metrics)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(metrics.read_text())
+    assert data["pipeline"] == ["entity_ruler", "abbreviation_detector", "bioner_linker"]
+    micro = data["end_to_end"]["micro"]
+    assert (micro["tp"], micro["fp"], micro["fn"]) == (2, 1, 1)
+    assert data["mentions"]["micro"]["tp"] == 2
+    result = CliRunner().invoke(app, ["link", "end-to-end", str(model), str(tmp_path / "nope"), str(gold_path)])
+    assert result.exit_code == 1 and "not found" in result.output

@@ -118,3 +118,63 @@ def evaluate_command(
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(scores.to_dict(), indent=2) + "\n", encoding="utf-8")
         typer.echo(f"metrics written to {output}")
+
+
+@link_app.command("end-to-end")
+def end_to_end_command(
+    model: Path = typer.Argument(..., help="NER pipeline (a model folder or an installed package name)"),
+    index_dir: Path = typer.Argument(..., help="Index folder made by `link build-kb`"),
+    gold: Path = typer.Argument(..., help="Gold PubTator file with normalised mentions (CDR)"),
+    output: Optional[Path] = typer.Option(None, "--output", help="Write the metrics as JSON here"),
+    abbreviations: bool = typer.Option(
+        True, "--abbreviations/--no-abbreviations", help="Add scispaCy's abbreviation_detector before the linker"
+    ),
+    batch_size: int = typer.Option(64, help="nlp.pipe batch size"),
+    type_map: Optional[str] = typer.Option(None, help="Gold mention types: 'ncbi' or FROM=TO,... (default: as read)"),
+) -> None:
+    """NER + linking on raw text: a mention counts when its span, type and top MeSH id are right."""
+    import spacy
+
+    from ..corpus.document import CorpusFormatError
+    from ..corpus.pubtator import read_pubtator
+    from ..evaluation.predict import predict_documents
+    from ..evaluation.scorer import score_documents
+    from ..linking.evaluate import end_to_end
+    from ..linking.index import check_index_dir
+    from .evaluate import parse_type_map
+
+    try:
+        documents = list(read_pubtator(gold, type_map=parse_type_map(type_map)))
+        check_index_dir(index_dir)
+    except (FileNotFoundError, CorpusFormatError, ValueError) as err:
+        _fail(str(err))
+    nlp = spacy.load(model)
+    if abbreviations and "abbreviation_detector" not in nlp.pipe_names:
+        import scispacy.abbreviation  # noqa: F401
+
+        nlp.add_pipe("abbreviation_detector")
+    if "bioner_linker" not in nlp.pipe_names:
+        nlp.add_pipe("bioner_linker", config={"index_path": str(index_dir)})
+    nlp.get_pipe("bioner_linker").initialize()
+    started = time.perf_counter()
+    predictions, wps = predict_documents(nlp, documents, batch_size=batch_size)
+    types = sorted({m.type for d in documents for m in d.mentions})
+    mentions = score_documents(documents, predictions, types=types)
+    scores = end_to_end(documents, predictions, types=types)
+    result = {
+        "model": str(model), "index": str(index_dir), "gold": str(gold), "pipeline": nlp.pipe_names,
+        "documents": len(documents), "seconds": round(time.perf_counter() - started, 1),
+        "words_per_second": round(wps), "mentions": mentions.to_dict(), "end_to_end": scores.to_dict(),
+    }  # fmt: skip
+    typer.echo(f"{gold}: {len(documents)} documents, pipeline {nlp.pipe_names}, {wps:,.0f} words/s")
+    for name, per_type, micro in (
+        ("mentions", {t: mentions.per_type[t] for t in types}, mentions.micro),
+        ("mention + id", scores.per_type, scores.micro),
+    ):
+        for t, s in [*per_type.items(), ("all", micro)]:
+            typer.echo(f"{name:13} {t:9} P {100 * s.p:6.2f}  R {100 * s.r:6.2f}  F {100 * s.f:6.2f}")
+    typer.echo(f"gold mentions without an id (left out of mention + id): {scores.unnormalisable_gold}")
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        typer.echo(f"metrics written to {output}")

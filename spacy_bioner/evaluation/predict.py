@@ -13,8 +13,8 @@ from ..corpus.document import Document, Mention
 
 
 def mentions_from_ents(doc: Doc) -> List[Mention]:
-    """``doc.ents`` as char-offset mentions (type = entity label, no ids)."""
-    return [Mention(e.start_char, e.end_char, e.text, e.label_) for e in doc.ents]
+    """``doc.ents`` as char-offset mentions (type = entity label; ids = the linked ``kb_id_``, if any)."""
+    return [Mention(e.start_char, e.end_char, e.text, e.label_, (e.kb_id_,) if e.kb_id_ else ()) for e in doc.ents]
 
 
 def count_words(text: str) -> int:
