@@ -316,3 +316,30 @@ def test_sentence_round_trip_on_cdr_dev(nlp, data_dir):
     back = documents_from_docs(sentences)
     assert [b.text for b in back] == [d.text for d in documents]
     assert [keys(b.mentions) for b in back] == [keys(d.mentions) for d in documents]
+
+
+def test_sample_cli_limit_and_same_pmids(tmp_path) -> None:
+    """`sample --limit` keeps the first docs; `--pmids-from` keeps the same abstracts of another set."""
+    nlp = make_bio_nlp()
+    docs = [doc_from_document(nlp, Document(str(p), f"Title {p}.", "Aspirin.", [])) for p in (5, 6, 7, 8)]
+    source = tmp_path / "cdwc.spacy"
+    write_docbin(docs, source)
+    write_docbin([docs[2], docs[0]], tmp_path / "cdwa.spacy")
+    runner = CliRunner()
+    result = runner.invoke(app, ["sample", str(source), str(tmp_path / "first.spacy"), "--limit", "3"])
+    assert result.exit_code == 0, result.output
+    assert [d.user_data["pmid"] for d in read_docbin(tmp_path / "first.spacy", nlp)] == ["5", "6", "7"]
+    result = runner.invoke(app, ["sample", str(source), str(tmp_path / "same.spacy"), "--limit", "2",
+                                 "--prefer-pmids-from", str(tmp_path / "cdwa.spacy")])
+    assert result.exit_code == 0, result.output
+    assert [d.user_data["pmid"] for d in read_docbin(tmp_path / "same.spacy", nlp)] == ["5", "7"]
+    result = runner.invoke(app, ["sample", str(source), str(tmp_path / "more.spacy"), "--limit", "3",
+                                 "--prefer-pmids-from", str(tmp_path / "cdwa.spacy")])
+    assert [d.user_data["pmid"] for d in read_docbin(tmp_path / "more.spacy", nlp)] == ["5", "7", "6"]
+    result = runner.invoke(app, ["sample", str(source), str(tmp_path / "all.spacy"),
+                                 "--prefer-pmids-from", str(tmp_path / "cdwa.spacy")])
+    assert [d.user_data["pmid"] for d in read_docbin(tmp_path / "all.spacy", nlp)] == ["5", "7", "6", "8"]
+    write_docbin([docs[1], doc_from_document(nlp, Document("99", "T.", "A.", []))], tmp_path / "other.spacy")
+    result = runner.invoke(app, ["sample", str(source), str(tmp_path / "x.spacy"),
+                                 "--prefer-pmids-from", str(tmp_path / "other.spacy")])
+    assert result.exit_code == 0 and "1 PMIDs" in result.output and "99" in result.output

@@ -210,6 +210,10 @@ def test_stats_arithmetic_and_table():
     assert data["unique_ids"] == {CHEMICAL: 2, DISEASE: 1}
     assert data["mentions_without_id"] == {CHEMICAL: 0, DISEASE: 1}
     assert table_markdown([stats]).splitlines()[-1] == "| X | 2 | 12 | 2 | 2 | 2 | 1 |"
+    relabelled = DatasetStats("R")  # a model's output: spans without ids
+    relabelled.add(Document("1", "a", "b", [Mention(0, 1, "a", CHEMICAL)]), 3)
+    assert relabelled.to_dict()["unique_ids"] == {CHEMICAL: None, DISEASE: 0}
+    assert table_markdown([relabelled]).splitlines()[-1] == "| R | 1 | 3 | 1 | n/a | 0 | 0 |"
 
 
 def test_expand_multi_values():

@@ -120,15 +120,44 @@ def sample_command(
     source: Path = typer.Argument(..., help="DocBin file or folder of DocBin shards"),
     target: Path = typer.Argument(..., help="DocBin file to write"),
     limit: int = typer.Option(0, min=0, help="Keep the first LIMIT documents (0: all of them)"),
+    pmids_from: Optional[Path] = typer.Option(
+        None, "--prefer-pmids-from",
+        help="Take the documents whose PMID is in this DocBin first (the same abstracts, other labels), then the rest",
+    ),
 ) -> None:
-    """Copy the first LIMIT documents of a DocBin (or folder of shards) into one DocBin file."""
-    from ..training.experiments import limit_docbin
+    """Copy the first LIMIT documents of a DocBin (or folder of shards) into one DocBin file.
+
+    With --prefer-pmids-from, the abstracts of that DocBin come first: sampling CDWC after CDWA
+    gives both sets the same abstracts, as METHOD.md section 1 has them."""
+    from ..training.experiments import limit_docbin, select_docbin
     from ..training.spacy_runs import count_docbin
 
     try:
         n_source = count_docbin(source)
+        if pmids_from is not None:
+            wanted = docbin_pmids(pmids_from)
+            written, missing = select_docbin(source, target, wanted, limit or None)
+            if missing:
+                typer.echo(f"warning: {len(missing)} PMIDs of {pmids_from} are not in {source}: "
+                           f"{', '.join(sorted(missing)[:10])}", err=True)
+        else:
+            written = limit_docbin(source, target, limit or n_source)
     except (FileNotFoundError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1)
-    written = limit_docbin(source, target, limit or n_source)
-    typer.echo(f"{source}: {n_source} docs; wrote the first {count_docbin(written)} to {written}")
+    typer.echo(f"{source}: {n_source} docs; wrote {count_docbin(written)} to {written}")
+
+
+def docbin_pmids(path: Path) -> List[str]:
+    """The PMIDs (``user_data["pmid"]``) of a DocBin's documents, in order; an error names a doc without one."""
+    import spacy
+
+    from ..corpus.docbin import PMID_KEY
+    from ..training.spacy_runs import read_docbins
+
+    pmids = []
+    for i, doc in enumerate(read_docbins(path, spacy.blank("en").vocab)):
+        if PMID_KEY not in doc.user_data:
+            raise ValueError(f"{path}: document {i} has no PMID in its user data")
+        pmids.append(str(doc.user_data[PMID_KEY]))
+    return pmids

@@ -22,7 +22,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import spacy
 import srsly
@@ -149,6 +149,33 @@ def limit_docbin(source: Path, target: Path, limit: Optional[int]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     out.to_disk(target)
     return target
+
+
+def select_docbin(
+    source: Path, target: Path, pmids: Sequence[str], limit: Optional[int] = None
+) -> Tuple[Path, List[str]]:
+    """Copy ``limit`` documents of ``source`` to ``target``: first those whose PMID is in ``pmids``,
+    then (while fewer than ``limit``) the others, each group in source order; ``limit`` None keeps
+    every document. Returns the target and the PMIDs of ``pmids`` that ``source`` lacks."""
+    from ..corpus.docbin import PMID_KEY
+
+    wanted = set(pmids)
+    vocab = spacy.blank("en").vocab
+    chosen, rest, found = [], [], set()
+    for doc in read_docbins(source, vocab):
+        pmid = str(doc.user_data.get(PMID_KEY))
+        if pmid in wanted and pmid not in found:
+            found.add(pmid)
+            chosen.append(doc)
+        elif limit is None or len(chosen) + len(rest) < limit:
+            rest.append(doc)
+    keep = chosen + rest
+    out = DocBin(store_user_data=True)
+    for doc in keep if limit is None else keep[:limit]:
+        out.add(doc)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    out.to_disk(target)
+    return target, sorted(wanted - found)
 
 
 def concat_docbins(sources: Sequence[Path], target: Path) -> Path:

@@ -72,6 +72,13 @@ class DatasetStats:
     def unique_ids(self, entity_type: str) -> int:
         return len(self.ids.get(entity_type, ()))
 
+    def known_unique_ids(self, entity_type: str) -> Optional[int]:
+        """Unique ids, or ``None`` when the type has mentions but none carries an id (a set
+        relabelled by a model: its spans have no normalisation, so there is nothing to count)."""
+        if self.mentions[entity_type] and entity_type not in self.ids:
+            return None
+        return self.unique_ids(entity_type)
+
     @property
     def all_types(self) -> List[str]:
         extra = sorted(set(self.mentions) - set(self.types))
@@ -84,7 +91,7 @@ class DatasetStats:
             "abstracts": self.abstracts,
             "tokens": self.tokens,
             "mentions": {t: self.mentions[t] for t in types},
-            "unique_ids": {t: self.unique_ids(t) for t in types},
+            "unique_ids": {t: self.known_unique_ids(t) for t in types},
             "mentions_without_id": {t: self.without_id[t] for t in types},
             "mentions_total": sum(self.mentions.values()),
         }
@@ -99,7 +106,8 @@ def table_markdown(stats: Sequence[DatasetStats], types: Sequence[str] = TABLE_T
     for s in stats:
         row = [s.name, f"{s.abstracts:,}", f"{s.tokens:,}"]
         for t in types:
-            row += [f"{s.mentions[t]:,}", f"{s.unique_ids(t):,}"]
+            ids = s.known_unique_ids(t)
+            row += [f"{s.mentions[t]:,}", "n/a" if ids is None else f"{ids:,}"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
