@@ -46,6 +46,7 @@ def test_vectors_command(tmp_path):
     assert result.exit_code == 0, result.output
     stats = srsly.read_json(out / "vectors_stats.json")
     assert stats["documents"] == 38 and stats["excluded"] == 1
+    assert stats["epochs"] == 1 and stats["size"] == 16
     nlp = spacy.load(out)
     assert nlp.vocab.vectors.shape[1] == 16
     assert nlp.vocab.vectors.shape[0] == stats["vocab"]

@@ -30,7 +30,7 @@ def vectors_command(
         if not path.exists():
             raise typer.BadParameter(f"{path} does not exist")
     excluded = pmids_of(exclude)
-    stats: dict = {"excluded_pmids": len(excluded)}
+    stats: dict = {"excluded_pmids": len(excluded), "size": size, "epochs": epochs, "min_count": min_count, "seed": seed}
     corpus = TokenisedCorpus(iter_texts(inputs, excluded, stats, limit), spacy_tokenize(make_bio_nlp()))
     stats["tokens"] = corpus.n_tokens
     output.mkdir(parents=True, exist_ok=True)
