@@ -130,7 +130,7 @@ def sample_command(
     With --prefer-pmids-from, the abstracts of that DocBin come first: sampling CDWC after CDWA
     gives both sets the same abstracts, as METHOD.md section 1 has them."""
     from ..training.experiments import limit_docbin, select_docbin
-    from ..training.spacy_runs import count_docbin
+    from ..training.spacy_runs import count_docbin, docbin_pmids
 
     try:
         n_source = count_docbin(source)
@@ -147,17 +147,3 @@ def sample_command(
         raise typer.Exit(1)
     typer.echo(f"{source}: {n_source} docs; wrote {count_docbin(written)} to {written}")
 
-
-def docbin_pmids(path: Path) -> List[str]:
-    """The PMIDs (``user_data["pmid"]``) of a DocBin's documents, in order; an error names a doc without one."""
-    import spacy
-
-    from ..corpus.docbin import PMID_KEY
-    from ..training.spacy_runs import read_docbins
-
-    pmids = []
-    for i, doc in enumerate(read_docbins(path, spacy.blank("en").vocab)):
-        if PMID_KEY not in doc.user_data:
-            raise ValueError(f"{path}: document {i} has no PMID in its user data")
-        pmids.append(str(doc.user_data[PMID_KEY]))
-    return pmids

@@ -102,6 +102,20 @@ def read_docbins(path: Path, vocab: Any) -> Iterator[Doc]:
         yield from docbin.get_docs(vocab)
 
 
+def docbin_pmids(path: Path) -> List[str]:
+    """The PMIDs (``user_data["pmid"]``) of a DocBin's documents, in order; an error names a doc without one."""
+    from spacy.vocab import Vocab
+
+    from ..corpus.docbin import PMID_KEY
+
+    pmids = []
+    for i, doc in enumerate(read_docbins(path, Vocab())):
+        if PMID_KEY not in doc.user_data:
+            raise ValueError(f"{path}: document {i} has no PMID in its user data")
+        pmids.append(str(doc.user_data[PMID_KEY]))
+    return pmids
+
+
 def labels_config(config: Path, component: str, labels: Iterable[str], output: Path) -> Path:
     """Write a copy of ``config`` that initialises ``component`` with fixed entity ``labels``.
 
