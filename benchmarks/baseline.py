@@ -191,7 +191,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="folder for splits, vectors, models and logs")
     parser.add_argument("--output", type=Path, required=True, help="folder for baseline.json and baseline.md")
     parser.add_argument("--no-vectors", action="store_true", help="compare without word vectors")
-    parser.add_argument("--vector-epochs", type=int, default=5, help="word2vec epochs (the vectors command's --epochs)")
+    parser.add_argument("--vector-epochs", type=int, default=15, help="word2vec epochs (the vectors command's --epochs)")
     parser.add_argument("--with-minilm", action="store_true", help="also train the Transformer-CRF on MiniLM")
     parser.add_argument("--only", help="comma-separated model names to run (bilstm_crf, spacy_ner, trf_minilm)")
     parser.add_argument("--max-epochs", type=int, help="override [training] max_epochs of every config")

@@ -9,6 +9,6 @@ python -m spacy project run smoke . \
   --vars.split_limit 20 --vars.limit 40 --vars.vector_epochs 1 \
   --vars.gold_max_epochs 1 --vars.max_steps 4 --vars.eval_frequency 2 \
   --vars.weak_limit 16 --vars.weak_max_epochs 1 --vars.weak_eval_frequency 2 \
-  --vars.recorrect_rounds 1 --vars.finetune_max_epochs 1 --vars.student_finetune_epochs 1 --vars.distill_epochs 1 \
+  --vars.recorrect_rounds 1 --vars.finetune_max_epochs 1 --vars.teacher_finetune_epochs 1 --vars.student_finetune_epochs 1 --vars.distill_epochs 1 \
   --vars.package_version 0.0.1 "$@"
 echo "spacy project run smoke: wall time $(( $(date +%s) - start )) s"

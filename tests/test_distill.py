@@ -565,3 +565,20 @@ def test_experiments_tiny_end_to_end(corpus, tmp_path):
     counts = lambda rows: [[r["test"]["micro"][k] for k in ("tp", "fp", "fn")] for r in rows]  # noqa: E731
     assert counts(again["rows"]) == counts(summary["rows"])
     assert sum("already done" in m for m in messages) == 9 and not any("training on" in m for m in messages)
+    # teachers trained elsewhere are used as given (scored, not retrained); students fine-tune apart
+    given = {name: summary["teachers"][name]["model"] for name in ("cdrc", "cdra")}
+    other = ExperimentSettings(
+        config=corpus["config"], output=tmp_path / "exp_given", scale=SCALES["tiny"], rows=["t5_only_cdrc"],
+        ablation_distance="kd", teacher_models=given, student_finetune_overrides={"training.max_steps": 3},
+    )  # fmt: skip
+    messages.clear()
+    third = Experiments(data, other, log=messages.append).run()
+    assert any(m.startswith("teacher cdrc: given") for m in messages) and not any("training on" in m for m in messages)
+    assert list(third["teachers"]) == ["cdrc"] and third["teachers"]["cdrc"]["seconds"] == 0.0
+    assert third["teachers"]["cdrc"]["test"]["micro"] == summary["teachers"]["cdrc"]["test"]["micro"]
+    (row,) = third["rows"]
+    assert row["distance"] == "kd" and row["settings"]["student_finetune_overrides"]["training.max_steps"] == 3
+    assert spacy.load(row["model"]).config["training"]["max_steps"] == 3
+    assert row["settings"]["finetune_overrides"]["training.max_steps"] == 4  # the teachers' (tiny scale)
+    with pytest.raises(ValueError, match="unknown sets"):
+        Experiments(data, ExperimentSettings(config=corpus["config"], output=tmp_path / "bad", teacher_models={"cdr": given["cdrc"]}))

@@ -54,6 +54,22 @@ def test_every_stage_wrote_its_outputs(smoke_run: Path) -> None:
     assert len(state["rounds"]) == 1 and state["rounds"][0]["test"] is not None
 
 
+def test_experiments_step_reuses_the_workflow_teachers(smoke_run: Path) -> None:
+    results = json.loads((smoke_run / "training/experiments/results.json").read_text(encoding="utf8"))
+    assert [r["id"] for r in results["rows"]] == ["t4_union", "t4_hard", "t4_l1", "t4_l2", "t4_kd",
+                                                 "t5_no_recorrection", "t5_only_cdrc", "t5_only_cdra"]  # fmt: skip
+    teachers = results["teachers"]
+    assert teachers["cdrc"]["model"] == "training/teachers/tc/finetuned/model-best"
+    assert teachers["cdra"]["model"] == "training/teachers/ta/finetuned/model-best"
+    assert teachers["cdrc"]["seconds"] == 0.0 and teachers["cdwc"]["seconds"] > 0  # given vs trained here
+    for row in results["rows"]:
+        assert row["test"]["n_gold_docs"] == 20
+        if row["kind"] == "distill":  # the student recipe of the `distill` step
+            assert row["settings"]["student_finetune_overrides"]["training.max_epochs"] == 1
+    md = (smoke_run / "training/experiments/results.md").read_text(encoding="utf8")
+    assert "Table 4" in md and "Table 5" in md and "T(CDWC)" in md
+
+
 def test_package_carries_the_measured_figures(smoke_run: Path) -> None:
     wheel = smoke_run / "packages/en_bioner_cd-0.0.1/dist/en_bioner_cd-0.0.1-py3-none-any.whl"
     assert wheel.is_file()

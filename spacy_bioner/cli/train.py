@@ -259,10 +259,13 @@ def experiments_command(
     student_overrides: Optional[List[str]] = typer.Option(None, "--student-overrides", help="Config overrides for students."),
     weak_overrides: Optional[List[str]] = typer.Option(None, "--weak-overrides", help="Overrides for training on large sets."),
     finetune_overrides: Optional[List[str]] = typer.Option(None, "--finetune-overrides", help="Overrides for fine-tuning on T."),
+    student_finetune_overrides: Optional[List[str]] = typer.Option(None, "--student-finetune-overrides", help="Overrides for the students' (and the union row's) fine-tuning on T (default: --finetune-overrides)."),
+    teacher_model: Optional[List[str]] = typer.Option(None, "--teacher-model", help="SET=MODEL: use this trained teacher for cdrc, cdra, cdwc or cdwa instead of training one."),
     finetune_student: bool = typer.Option(True, "--finetune-student/--no-finetune-student", help="Fine-tune students on T."),
     large_batch: int = typer.Option(32, "--large-batch", min=0, help="Batch size on the large sets (batch_by_sequence configs; 0: the config's)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Override the scale's spacy-train max_steps (both stages)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Override the scale's documents per large set."),
+    distill_epochs: Optional[int] = typer.Option(None, "--distill-epochs", min=1, help="Override the scale's distillation epochs."),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to train on; -1 for CPU."),
 ) -> None:
     """Tables 4 and 5: students with and without distillation, and the re-correction ablations."""
@@ -281,7 +284,15 @@ def experiments_command(
         )
     if limit is not None:
         chosen = replace(chosen, limit_weak=limit)
+    if distill_epochs is not None:
+        chosen = replace(chosen, distill_epochs=distill_epochs)
     data = ExperimentData(cdrc, cdra, cdwc, cdwa, train, dev, dev_gold, test_gold, list(unlabeled or []))
+    teacher_models: Dict[str, Path] = {}
+    for value in teacher_model or []:
+        name, sep, model = value.partition("=")
+        if not sep or not name or not model:
+            raise typer.BadParameter(f"{value!r} is not SET=MODEL", param_hint="--teacher-model")
+        teacher_models[name.strip().lower()] = Path(model)
     settings = ExperimentSettings(
         config=config, output=output, scale=chosen,
         rows=[r.strip() for r in rows.split(",") if r.strip()] if rows else None,
@@ -289,7 +300,10 @@ def experiments_command(
         student_overrides=parse_overrides(student_overrides, "--student-overrides"),
         weak_overrides=parse_overrides(weak_overrides, "--weak-overrides"),
         finetune_overrides=parse_overrides(finetune_overrides, "--finetune-overrides"),
-        finetune_student=finetune_student, large_batch_size=large_batch or None, gpu_id=gpu_id,
+        student_finetune_overrides=(
+            parse_overrides(student_finetune_overrides, "--student-finetune-overrides") if student_finetune_overrides else None
+        ),
+        teacher_models=teacher_models, finetune_student=finetune_student, large_batch_size=large_batch or None, gpu_id=gpu_id,
     )  # fmt: skip
     _use_gpu(gpu_id)
     try:

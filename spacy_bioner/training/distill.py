@@ -333,7 +333,7 @@ class TeacherCache:
 
     def _save(self, shard: int, what: str, array: numpy.ndarray) -> None:
         target = self._file(shard, what)
-        tmp = target.with_name(target.name + ".tmp.npy")
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp.npy")  # one per process: runs may share a cache
         numpy.save(tmp, array)
         os.replace(tmp, target)
 

@@ -21,12 +21,13 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import spacy
 import srsly
-from spacy.tokens import DocBin
+from spacy.tokens import Doc, DocBin
 
 from ..corpus.document import Document
 from ..corpus.pubtator import read_pubtator
@@ -136,19 +137,30 @@ def file_digest(path: PathLike) -> str:
     return digest.hexdigest()
 
 
-def limit_docbin(source: Path, target: Path, limit: Optional[int]) -> Path:
-    """``source`` itself, or a copy of its first ``limit`` documents at ``target``."""
-    if limit is None:
-        return source
-    vocab = spacy.blank("en").vocab
+def write_docbin(docs: Iterable[Doc], target: Path) -> Path:
+    """``docs`` as one DocBin file at ``target`` (user data, e.g. the PMID, kept)."""
     out = DocBin(store_user_data=True)
-    for i, doc in enumerate(read_docbins(source, vocab)):
-        if i >= limit:
-            break
+    for doc in docs:
         out.add(doc)
     target.parent.mkdir(parents=True, exist_ok=True)
     out.to_disk(target)
     return target
+
+
+def model_digest(model: Path) -> str:
+    """sha1 over the files of a saved pipeline (names and bytes), to tell one teacher from another."""
+    digest = hashlib.sha1()
+    for file in sorted(p for p in Path(model).rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(model)).encode("utf8"))
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def limit_docbin(source: Path, target: Path, limit: Optional[int]) -> Path:
+    """``source`` itself, or a copy of its first ``limit`` documents at ``target``."""
+    if limit is None:
+        return source
+    return write_docbin(islice(read_docbins(source, spacy.blank("en").vocab), limit), target)
 
 
 def select_docbin(
@@ -170,24 +182,13 @@ def select_docbin(
         elif limit is None or len(chosen) + len(rest) < limit:
             rest.append(doc)
     keep = chosen + rest
-    out = DocBin(store_user_data=True)
-    for doc in keep if limit is None else keep[:limit]:
-        out.add(doc)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    out.to_disk(target)
-    return target, sorted(wanted - found)
+    return write_docbin(keep if limit is None else keep[:limit], target), sorted(wanted - found)
 
 
 def concat_docbins(sources: Sequence[Path], target: Path) -> Path:
     """One DocBin with the documents of all ``sources`` in order (user data kept)."""
     vocab = spacy.blank("en").vocab
-    out = DocBin(store_user_data=True)
-    for source in sources:
-        for doc in read_docbins(source, vocab):
-            out.add(doc)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    out.to_disk(target)
-    return target
+    return write_docbin((doc for source in sources for doc in read_docbins(source, vocab)), target)
 
 
 def read_gold(path: Path, limit: Optional[int] = None) -> List[Document]:
@@ -270,7 +271,11 @@ class ExperimentSettings:
     student_overrides: Dict[str, Any] = field(default_factory=dict)
     weak_overrides: Dict[str, Any] = field(default_factory=dict)
     finetune_overrides: Dict[str, Any] = field(default_factory=dict)
+    # fine-tuning of the students and the union row on T (None: finetune_overrides, as the teachers)
+    student_finetune_overrides: Optional[Dict[str, Any]] = None
     finetune_student: bool = True
+    # teachers trained elsewhere (e.g. by the project's `teachers` step), by weak-set name: not retrained
+    teacher_models: Dict[str, Path] = field(default_factory=dict)
     large_batch_size: Optional[int] = 32  # the paper's batch on the large sets (batch_by_sequence only)
     shard_size: int = 1000
     gpu_id: int = -1
@@ -294,6 +299,14 @@ class Experiments:
         self.weak_overrides = {**large, **scale.weak_overrides, **settings.weak_overrides}
         self.student_overrides = {**large, **settings.student_overrides}
         self.finetune_overrides = {**scale.finetune_overrides, **settings.finetune_overrides}
+        student_ft = settings.finetune_overrides if settings.student_finetune_overrides is None else settings.student_finetune_overrides
+        self.student_finetune_overrides = {**scale.finetune_overrides, **student_ft}
+        unknown = sorted(set(settings.teacher_models) - set(WEAK_SETS))
+        if unknown:
+            raise ValueError(f"teacher models for unknown sets {unknown}; use {', '.join(WEAK_SETS)}")
+        for name, model in settings.teacher_models.items():
+            if not (Path(model) / "config.cfg").is_file():
+                raise FileNotFoundError(f"teacher model for {name}: {model} is not a saved spaCy pipeline")
         d = self.out / "data"
         lw, lg = scale.limit_weak, scale.limit_gold
         self.sets = {name: limit_docbin(Path(getattr(data, name)), d / f"{name}.spacy", lw) for name in WEAK_SETS}
@@ -310,6 +323,8 @@ class Experiments:
         """The teacher trained on weak set ``name`` (trained once, reused by path and settings)."""
         if name in self.teachers:
             return Path(self.teachers[name]["model"])
+        if name in self.settings.teacher_models:
+            return self.given_teacher(name, Path(self.settings.teacher_models[name]))
         weak = self.sets[name]
         folder = self.out / "teachers" / name
         stamp = {
@@ -340,6 +355,17 @@ class Experiments:
         self.teachers[name] = record
         return model
 
+    def given_teacher(self, name: str, model: Path) -> Path:
+        """A teacher trained elsewhere: scored on D and the test set, not retrained."""
+        self.log(f"teacher {name}: given, {model}")
+        nlp = spacy.load(model)
+        self.teachers[name] = {
+            "name": name, "model": str(model), "stamp": {"given": str(model), "sha1": model_digest(model)},
+            "seconds": 0.0, "dev": score_pipeline(nlp, self.dev_gold, TYPES),
+            "test": score_pipeline(nlp, self.test_gold, TYPES),
+        }  # fmt: skip
+        return model
+
     # -- rows -----------------------------------------------------------------------------------
     def distance_for(self, spec: RowSpec) -> str:
         if spec.distance != "auto":
@@ -363,6 +389,8 @@ class Experiments:
             "weight": s.weight, "temperature": s.temperature, "scale": asdict(s.scale),
             "student_overrides": self.student_overrides, "weak_overrides": self.weak_overrides,
             "finetune_overrides": self.finetune_overrides, "finetune_student": s.finetune_student,
+            "student_finetune_overrides": self.student_finetune_overrides,
+            "given_teachers_sha1": {t: self.teachers[t]["stamp"].get("sha1") for t in spec.teachers},
             "config_sha1": file_digest(s.config),
             "sets_sha1": {n: file_digest(p) for n, p in self.sets.items()},
         }))  # fmt: skip
@@ -371,6 +399,7 @@ class Experiments:
         distance = self.distance_for(spec)
         folder = self.out / "rows" / spec.id
         row_path = folder / "row.json"
+        teacher_paths = [self.teacher(t) for t in spec.teachers]  # trained outside the row's clock
         wanted = self.row_settings(spec, distance)
         if row_path.is_file():
             done = srsly.read_json(row_path)
@@ -378,7 +407,6 @@ class Experiments:
                 self.log(f"{spec.id}: already done ({row_path})")
                 self.results[spec.id] = done
                 return done
-        teacher_paths = [self.teacher(t) for t in spec.teachers]  # trained outside the row's clock
         self.log(f"{spec.id}: {spec.label.format(distance=distance)}")
         s = self.settings
         seconds: Dict[str, float] = {}
@@ -388,7 +416,7 @@ class Experiments:
             t0 = time.perf_counter()
             model = train_then_finetune(
                 Path(s.config), union, self.train, self.dev, folder,
-                weak_overrides=self.weak_overrides, finetune_overrides=self.finetune_overrides,
+                weak_overrides=self.weak_overrides, finetune_overrides=self.student_finetune_overrides,
                 component=self.component, gpu_id=s.gpu_id,
             )  # fmt: skip
             seconds["train"] = time.perf_counter() - t0
@@ -410,7 +438,7 @@ class Experiments:
                 t0 = time.perf_counter()
                 model = finetune(
                     Path(s.config), model, self.train, self.dev, folder / "finetuned", self.component,
-                    self.finetune_overrides, s.gpu_id,
+                    self.student_finetune_overrides, s.gpu_id,
                 )  # fmt: skip
                 seconds["finetune"] = time.perf_counter() - t0
         t0 = time.perf_counter()
