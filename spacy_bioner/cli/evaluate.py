@@ -112,6 +112,12 @@ def evaluate_command(
     n_process: int = typer.Option(1, "--n-process", min=1, help="nlp.pipe processes (CPU only)."),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to run on; -1 for CPU."),
     report_docs: int = typer.Option(100, "--report-docs", min=0, help="Documents in report.html (most errors first; 0: no report)."),
+    abbreviation_consistency: bool = typer.Option(
+        False, "--abbreviation-consistency", help="Add scispaCy's abbreviation_detector + bioner_abbreviation_consistency after the NER."
+    ),
+    remove_unlabelled: bool = typer.Option(
+        False, "--remove-unlabelled", help="With --abbreviation-consistency: short forms of unlabelled long forms lose their entity."
+    ),
 ) -> None:
     """Run MODEL over the texts of GOLD, write its predictions and score them mention by mention."""
     import spacy
@@ -132,6 +138,15 @@ def evaluate_command(
         nlp = spacy.load(model)
     except (OSError, ValueError, ImportError) as err:
         _fail(f"cannot load the spaCy pipeline {model!r}: {err}")
+    if abbreviation_consistency:
+        import scispacy.abbreviation  # noqa: F401  (registers abbreviation_detector)
+
+        from ..pipeline import abbreviations  # noqa: F401  (registers bioner_abbreviation_consistency)
+
+        if "abbreviation_detector" not in nlp.pipe_names:
+            nlp.add_pipe("abbreviation_detector")
+        if "bioner_abbreviation_consistency" not in nlp.pipe_names:
+            nlp.add_pipe("bioner_abbreviation_consistency", config={"remove_unlabelled": remove_unlabelled})
     pred_docs, words_per_second = predict_documents(
         nlp, gold_docs, batch_size=batch_size, n_process=n_process, progress=True, desc="evaluate"
     )
