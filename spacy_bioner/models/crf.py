@@ -15,6 +15,7 @@ Everything is computed in float32 (float64 inputs stay float64) with autocast di
 
 from __future__ import annotations
 
+import contextlib
 import io
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -289,6 +290,37 @@ def get_torch_module(model: Model) -> torch.nn.Module:
     if module is None:
         raise ValueError(f"Layer {model.name!r} is not initialised: call nlp.initialize() or load a trained pipeline")
     return module
+
+
+@contextlib.contextmanager
+def use_torch_averages(model: Model, params: Dict[Any, Any]) -> Iterator[int]:
+    """Inside the block, every torch module under ``model`` holds the averages in ``params``.
+
+    thinc's optimizer keys the averages of a shim's torch parameters ``(shim.id, name)``, but
+    ``PyTorchShim.use_params`` looks for ``"pytorch_{id}_{name}"`` keys (and loads them strictly),
+    so with ``use_averages = true`` a torch model would be evaluated and saved with its raw
+    weights. This copies the averaged values in place and restores the weights afterwards;
+    parameters without an average (never updated) keep theirs. Yields the number replaced.
+    """
+    backups: List[Tuple[torch.nn.Parameter, torch.Tensor]] = []
+    try:
+        with torch.no_grad():
+            for node in model.walk():
+                for shim in node.shims:
+                    module = getattr(shim, "_model", None)
+                    if not isinstance(shim, PyTorchShim) or module is None:
+                        continue
+                    for name, param in module.named_parameters():
+                        average = params.get((shim.id, name))
+                        if average is None:
+                            continue
+                        backups.append((param, param.detach().clone()))
+                        param.copy_(xp2torch(average, device=param.device).to(param.dtype))
+        yield len(backups)
+    finally:
+        with torch.no_grad():
+            for param, saved in backups:
+                param.copy_(saved)
 
 
 def torch_device(model: Model) -> "torch.device":

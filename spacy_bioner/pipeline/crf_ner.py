@@ -11,7 +11,7 @@ store for extension values), so they survive ``DocBin(store_user_data=True)``.
 
 
 from itertools import islice
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy
 from spacy.language import Language
@@ -24,7 +24,7 @@ from thinc.types import Floats2d
 
 from ..evaluation import spacy_scorer  # noqa: F401  (registers spacy_bioner.mention_scorer.v1)
 from ..models import bilstm_crf, transformer_crf  # noqa: F401  (registers the architectures)
-from ..models.crf import crf_decode
+from ..models.crf import crf_decode, use_torch_averages
 from ..models.tags import MISSING, bio_tags, biluo_to_bio, tag_ids_to_spans
 
 CONFIDENCE_ATTR = "confidence"
@@ -250,6 +250,15 @@ class CRFEntityRecognizer(TrainablePipe):
             self.finish_update(sgd)
         losses[self.name] += loss
         return losses
+
+    def use_params(self, params: dict) -> Iterator[None]:
+        """Use ``params`` (the optimizer's averages when ``use_averages = true``) inside the block,
+        for the torch modules too (see :func:`~spacy_bioner.models.crf.use_torch_averages`).
+
+        A plain generator like spaCy's own ``TrainablePipe.use_params``: ``Language.use_params``
+        drives it with ``next()``."""
+        with self.model.use_params(params), use_torch_averages(self.model, params):
+            yield
 
     # -- prediction ---------------------------------------------------------------------------
     def decode(self, scores: List[Floats2d]) -> Tuple[List[numpy.ndarray], List[numpy.ndarray]]:
