@@ -343,3 +343,21 @@ def test_sample_cli_limit_and_same_pmids(tmp_path) -> None:
     result = runner.invoke(app, ["sample", str(source), str(tmp_path / "x.spacy"),
                                  "--prefer-pmids-from", str(tmp_path / "other.spacy")])
     assert result.exit_code == 0 and "1 PMIDs" in result.output and "99" in result.output
+
+
+def test_copy_docbin_preferred_first_duplicates_kept_once_first(tmp_path) -> None:
+    """copy_docbin: the first copy of each preferred PMID comes first; later copies stay in order."""
+    from spacy_bioner.training.spacy_runs import copy_docbin
+
+    nlp = make_bio_nlp()
+    pmids = ["1", "2", "3", "2", "4"]  # PMID 2 twice
+    docs = [doc_from_document(nlp, Document(p, f"Title {i}.", "Aspirin.", [])) for i, p in enumerate(pmids)]
+    source = tmp_path / "shards"
+    write_docbin(docs[:2], source / "a.spacy")  # a folder of two shards
+    write_docbin(docs[2:], source / "b.spacy")
+    written, missing = copy_docbin(source, tmp_path / "out.spacy", prefer=["4", "2", "9"])
+    got = [(d.user_data["pmid"], d.text.split(".")[0]) for d in read_docbin(tmp_path / "out.spacy", nlp)]
+    assert written == 5 and missing == ["9"]
+    assert got == [("2", "Title 1"), ("4", "Title 4"), ("1", "Title 0"), ("3", "Title 2"), ("2", "Title 3")]
+    written, _ = copy_docbin(source, tmp_path / "three.spacy", limit=3)
+    assert written == 3 and [d.user_data["pmid"] for d in read_docbin(tmp_path / "three.spacy", nlp)] == ["1", "2", "3"]

@@ -129,21 +129,17 @@ def sample_command(
 
     With --prefer-pmids-from, the abstracts of that DocBin come first: sampling CDWC after CDWA
     gives both sets the same abstracts, as METHOD.md section 1 has them."""
-    from ..training.experiments import limit_docbin, select_docbin
-    from ..training.spacy_runs import count_docbin, docbin_pmids
+    from ..training.spacy_runs import copy_docbin, count_docbin, docbin_pmids
 
     try:
         n_source = count_docbin(source)
-        if pmids_from is not None:
-            wanted = docbin_pmids(pmids_from)
-            written, missing = select_docbin(source, target, wanted, limit or None)
-            if missing:
-                typer.echo(f"warning: {len(missing)} PMIDs of {pmids_from} are not in {source}: "
-                           f"{', '.join(sorted(missing)[:10])}", err=True)
-        else:
-            written = limit_docbin(source, target, limit or n_source)
+        wanted = docbin_pmids(pmids_from) if pmids_from is not None else []
+        written, missing = copy_docbin(source, target, limit or None, prefer=wanted)
+        if missing:
+            typer.echo(f"warning: {len(missing)} PMIDs of {pmids_from} are not in {source}: "
+                       f"{', '.join(missing[:10])}", err=True)
     except (FileNotFoundError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"{source}: {n_source} docs; wrote {count_docbin(written)} to {written}")
+    typer.echo(f"{source}: {n_source} docs; wrote {written} to {target}")
 

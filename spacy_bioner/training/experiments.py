@@ -21,18 +21,17 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import spacy
 import srsly
-from spacy.tokens import Doc, DocBin
 
+from ..corpus.docbin import write_docbin
 from ..corpus.document import Document
 from ..corpus.pubtator import read_pubtator
 from .distill import DISTANCES, DistillSettings, crf_component_name, distill, score_pipeline
-from .spacy_runs import docbin_labels, docbin_paths, finetune_config, labels_config, read_docbins, train_pipeline
+from .spacy_runs import copy_docbin, docbin_labels, docbin_paths, finetune_config, labels_config, read_docbins, train_pipeline
 
 PathLike = Union[str, Path]
 TYPES = ("Chemical", "Disease")
@@ -137,16 +136,6 @@ def file_digest(path: PathLike) -> str:
     return digest.hexdigest()
 
 
-def write_docbin(docs: Iterable[Doc], target: Path) -> Path:
-    """``docs`` as one DocBin file at ``target`` (user data, e.g. the PMID, kept)."""
-    out = DocBin(store_user_data=True)
-    for doc in docs:
-        out.add(doc)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    out.to_disk(target)
-    return target
-
-
 def model_digest(model: Path) -> str:
     """sha1 over the files of a saved pipeline (names and bytes), to tell one teacher from another."""
     digest = hashlib.sha1()
@@ -160,35 +149,15 @@ def limit_docbin(source: Path, target: Path, limit: Optional[int]) -> Path:
     """``source`` itself, or a copy of its first ``limit`` documents at ``target``."""
     if limit is None:
         return source
-    return write_docbin(islice(read_docbins(source, spacy.blank("en").vocab), limit), target)
-
-
-def select_docbin(
-    source: Path, target: Path, pmids: Sequence[str], limit: Optional[int] = None
-) -> Tuple[Path, List[str]]:
-    """Copy ``limit`` documents of ``source`` to ``target``: first those whose PMID is in ``pmids``,
-    then (while fewer than ``limit``) the others, each group in source order; ``limit`` None keeps
-    every document. Returns the target and the PMIDs of ``pmids`` that ``source`` lacks."""
-    from ..corpus.docbin import PMID_KEY
-
-    wanted = set(pmids)
-    vocab = spacy.blank("en").vocab
-    chosen, rest, found = [], [], set()
-    for doc in read_docbins(source, vocab):
-        pmid = str(doc.user_data.get(PMID_KEY))
-        if pmid in wanted and pmid not in found:
-            found.add(pmid)
-            chosen.append(doc)
-        elif limit is None or len(chosen) + len(rest) < limit:
-            rest.append(doc)
-    keep = chosen + rest
-    return write_docbin(keep if limit is None else keep[:limit], target), sorted(wanted - found)
+    copy_docbin(source, target, limit)
+    return target
 
 
 def concat_docbins(sources: Sequence[Path], target: Path) -> Path:
     """One DocBin with the documents of all ``sources`` in order (user data kept)."""
     vocab = spacy.blank("en").vocab
-    return write_docbin((doc for source in sources for doc in read_docbins(source, vocab)), target)
+    write_docbin((doc for source in sources for doc in read_docbins(source, vocab)), target)
+    return target
 
 
 def read_gold(path: Path, limit: Optional[int] = None) -> List[Document]:

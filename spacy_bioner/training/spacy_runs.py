@@ -8,7 +8,7 @@ config (spaCy resumes sourced components instead of re-initialising them).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from spacy.tokens import Doc, DocBin
 from thinc.api import Config
@@ -100,6 +100,45 @@ def read_docbins(path: Path, vocab: Any) -> Iterator[Doc]:
         except Exception as err:  # zlib/msgpack errors: name the file
             raise ValueError(f"{file}: not a readable DocBin file ({err})") from err
         yield from docbin.get_docs(vocab)
+
+
+def copy_docbin(
+    source: Path, target: Path, limit: Optional[int] = None, prefer: Iterable[str] = ()
+) -> Tuple[int, List[str]]:
+    """Copy documents of ``source`` (a DocBin file or folder of shards) into one DocBin ``target``.
+
+    First, in source order, the first document of each PMID in ``prefer``; then the others, in
+    source order, until ``limit`` documents (None: all). The source is streamed (read twice when
+    ``prefer`` is given), never held as Docs. Returns the number written and the PMIDs of
+    ``prefer`` that ``source`` lacks."""
+    from itertools import chain, islice
+
+    from spacy.vocab import Vocab
+
+    from ..corpus.docbin import PMID_KEY, write_docbin
+
+    wanted, found = set(map(str, prefer)), set()
+    vocab = Vocab()
+
+    def preferred() -> Iterator[Doc]:
+        for doc in read_docbins(source, vocab):
+            pmid = str(doc.user_data.get(PMID_KEY))
+            if pmid in wanted and pmid not in found:
+                found.add(pmid)
+                yield doc
+
+    def others() -> Iterator[Doc]:
+        skipped = set()  # the first copy of a preferred PMID went out already; later copies did not
+        for doc in read_docbins(source, vocab):
+            pmid = str(doc.user_data.get(PMID_KEY))
+            if pmid in wanted and pmid not in skipped:
+                skipped.add(pmid)
+                continue
+            yield doc
+
+    docs = chain(preferred(), others()) if wanted else read_docbins(source, vocab)
+    written = write_docbin(docs if limit is None else islice(docs, limit), target)
+    return written, sorted(wanted - found)
 
 
 def docbin_pmids(path: Path) -> List[str]:
