@@ -438,6 +438,25 @@ def test_distill_two_teachers_kd_cache_dev_and_load(teachers, corpus, tmp_path):
     assert soft_only.epochs[0]["loss_hard"] == 0.0 and soft_only.epochs[0]["loss_soft"] > 0
 
 
+def test_distill_saves_the_optimizer_averages(teachers, corpus, tmp_path):
+    """use_averages: model-last holds the averaged weights (the raw run's are the same updates)."""
+    saved = {}
+    for averages in (False, True):
+        result = distill(
+            [teachers["good"]], [corpus["big"]], corpus["config"], tmp_path / str(averages),
+            DistillSettings(distance="l2", epochs=1, max_steps=4, seed=0),
+            overrides={"training.optimizer.use_averages": averages}, log=lambda m: None,
+        )  # fmt: skip
+        saved[averages] = spacy.load(result.model_last).get_pipe("bioner").model.to_bytes()
+    again = distill(
+        [teachers["good"]], [corpus["big"]], corpus["config"], tmp_path / "again",
+        DistillSettings(distance="l2", epochs=1, max_steps=4, seed=0),
+        overrides={"training.optimizer.use_averages": False}, log=lambda m: None,
+    )  # fmt: skip
+    assert spacy.load(again.model_last).get_pipe("bioner").model.to_bytes() == saved[False]  # deterministic
+    assert saved[True] != saved[False]
+
+
 def test_distill_smaller_student_and_errors(teachers, corpus, tmp_path):
     result = distill(
         [teachers["good"]], [corpus["big"]], corpus["config"], tmp_path / "small",

@@ -623,26 +623,30 @@ def distill(
             "loss_hard": hard_total, "loss_soft": soft_total, "train_seconds": time.perf_counter() - t0,
         }  # fmt: skip
         improved = dev_gold is None
-        if dev_gold is not None:
-            t1 = time.perf_counter()
-            record["dev"] = score_pipeline(nlp, dev_gold, types=labels)
-            record["dev_seconds"] = time.perf_counter() - t1
-            f = record["dev"]["micro"]["f"]
-            improved = f > best_f
-            log(f"epoch {epoch}: loss hard {hard_total:.2f} soft {soft_total:.4f}, dev F {100 * f:.2f}")
+        # as in spaCy's loop: scored and saved with the optimizer's averages (use_averages = true)
+        with nlp.use_params(optimizer.averages):
+            if dev_gold is not None:
+                t1 = time.perf_counter()
+                record["dev"] = score_pipeline(nlp, dev_gold, types=labels)
+                record["dev_seconds"] = time.perf_counter() - t1
+                f = record["dev"]["micro"]["f"]
+                improved = f > best_f
+                log(f"epoch {epoch}: loss hard {hard_total:.2f} soft {soft_total:.4f}, dev F {100 * f:.2f}")
+                if improved:
+                    best_f = f
+            else:
+                log(f"epoch {epoch}: loss hard {hard_total:.2f} soft {soft_total:.4f}")
             if improved:
-                best_f = f
-        else:
-            log(f"epoch {epoch}: loss hard {hard_total:.2f} soft {soft_total:.4f}")
-        if improved:
-            best_epoch, stale = epoch, 0
-            nlp.to_disk(output / "model-best")
-        else:
-            stale += 1
-        history.append(record)
-        if (max_steps and steps >= max_steps) or (settings.patience and stale >= settings.patience):
+                best_epoch, stale = epoch, 0
+                nlp.to_disk(output / "model-best")
+            else:
+                stale += 1
+            history.append(record)
+            last = (max_steps and steps >= max_steps) or (settings.patience and stale >= settings.patience)
+            if last or epoch == epochs:
+                nlp.to_disk(output / "model-last")
+        if last:
             break
-    nlp.to_disk(output / "model-last")
     seconds["total"] = time.perf_counter() - started
     result = DistillResult(
         output=str(output),
