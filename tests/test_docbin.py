@@ -359,5 +359,7 @@ def test_copy_docbin_preferred_first_duplicates_kept_once_first(tmp_path) -> Non
     got = [(d.user_data["pmid"], d.text.split(".")[0]) for d in read_docbin(tmp_path / "out.spacy", nlp)]
     assert written == 5 and missing == ["9"]
     assert got == [("2", "Title 1"), ("4", "Title 4"), ("1", "Title 0"), ("3", "Title 2"), ("2", "Title 3")]
+    written, missing = copy_docbin(source, tmp_path / "one.spacy", limit=1, prefer=["3", "4", "9"])
+    assert written == 1 and missing == ["9"]  # 4 is in the source, past the limit: not missing
     written, _ = copy_docbin(source, tmp_path / "three.spacy", limit=3)
     assert written == 3 and [d.user_data["pmid"] for d in read_docbin(tmp_path / "three.spacy", nlp)] == ["1", "2", "3"]

@@ -138,6 +138,8 @@ def copy_docbin(
 
     docs = chain(preferred(), others()) if wanted else read_docbins(source, vocab)
     written = write_docbin(docs if limit is None else islice(docs, limit), target)
+    if wanted - found:  # the limit may have cut the first pass short: look the rest up
+        found.update(str(doc.user_data.get(PMID_KEY)) for doc in read_docbins(source, vocab))
     return written, sorted(wanted - found)
 
 
