@@ -389,3 +389,30 @@ def test_optimizer_averages_reach_the_torch_modules(tmp_path):
     loaded = spacy.load(tmp_path / "averaged")
     saved = {name: value for (_, name), value in _torch_state(loaded).items()}
     assert all(torch.equal(saved[name], inside[(shim_id, name)]) for shim_id, name in inside)
+
+
+def test_word_dropout_swaps_word_features_for_the_unknown_row():
+    """v2's word_dropout: in training a dropped token sees the unknown row (chars kept); off at inference."""
+    nlp = _nlp_with_vectors(True)
+    nlp.remove_pipe("bioner_crf")
+    model = {**SMALL_MODEL, "@architectures": "spacy_bioner.BiLSTMCRF.v2", "word_dropout": 0.5, "dropout": 0.0}
+    ner = nlp.add_pipe("bioner_crf", config={"model": model})
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    module = get_torch_module(ner.model.get_ref("emitter"))
+    assert module.config["word_dropout"] == 0.5
+    with torch.no_grad():
+        module.words.weight[-1] = 7.0  # the unknown row, recognisable
+    words = module.words.weight[:8].clone()
+    torch.manual_seed(0)
+    dropped = module._drop_words(words)
+    swapped = (dropped == 7.0).all(dim=1)
+    kept = (dropped == words).all(dim=1)
+    assert bool((swapped | kept).all()) and 0 < int(swapped.sum()) < 8
+    docs = [eg.predicted for eg in examples]
+    train_a, _ = ner.model.begin_update(docs)
+    train_b, _ = ner.model.begin_update(docs)
+    assert not numpy.allclose(train_a[0], train_b[0])  # word dropout is the only dropout here
+    numpy.testing.assert_array_equal(ner.model.predict(docs)[0], ner.model.predict(docs)[0])
+    with pytest.raises(ValueError, match="word_dropout"):
+        spacy.blank("en").add_pipe("bioner_crf", config={"model": {**model, "word_dropout": 1.0}})

@@ -139,14 +139,9 @@ def evaluate_command(
     except (OSError, ValueError, ImportError) as err:
         _fail(f"cannot load the spaCy pipeline {model!r}: {err}")
     if abbreviation_consistency:
-        import scispacy.abbreviation  # noqa: F401  (registers abbreviation_detector)
+        from ..pipeline.abbreviations import add_abbreviation_consistency
 
-        from ..pipeline import abbreviations  # noqa: F401  (registers bioner_abbreviation_consistency)
-
-        if "abbreviation_detector" not in nlp.pipe_names:
-            nlp.add_pipe("abbreviation_detector")
-        if "bioner_abbreviation_consistency" not in nlp.pipe_names:
-            nlp.add_pipe("bioner_abbreviation_consistency", config={"remove_unlabelled": remove_unlabelled})
+        add_abbreviation_consistency(nlp, remove_unlabelled)
     pred_docs, words_per_second = predict_documents(
         nlp, gold_docs, batch_size=batch_size, n_process=n_process, progress=True, desc="evaluate"
     )

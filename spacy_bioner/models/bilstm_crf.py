@@ -1,4 +1,4 @@
-"""``spacy_bioner.BiLSTMCRF.v1``: word vectors + char-CNN -> BiLSTM -> tanh layer -> CRF.
+"""``spacy_bioner.BiLSTMCRF.v1`` and ``.v2``: word vectors + char-CNN -> BiLSTM -> tanh layer -> CRF.
 
 Token features are computed once per distinct word form in a batch (vector row or hashed
 embedding id, and the char-CNN), then gathered per token. Documents longer than ``window_size``
@@ -15,7 +15,11 @@ The word-feature mode is fixed at initialize from ``nlp.vocab.vectors``:
   wide, ``embed_rows`` rows, two hashes summed.
 
 ``dropout`` is applied inside the torch module (token features and BiLSTM outputs) in training
-only; spaCy's ``[training] dropout`` does not change it.
+only; spaCy's ``[training] dropout`` does not change it. ``spacy_bioner.BiLSTMCRF.v2`` adds
+``word_dropout``: in training, each token's word feature is replaced by the unknown word's (the
+shared unknown row, or zeros for frozen and hashed features) with that probability, so the
+model learns to tag from characters and context the words it will meet unseen (Lample et al.
+2016 replace singletons; here every token is eligible). Characters are kept.
 """
 
 from __future__ import annotations
@@ -86,16 +90,20 @@ class BiLSTMEmitter(torch.nn.Module):
         hidden_width: int = 150,
         tanh_width: int = 150,
         dropout: float = 0.5,
+        word_dropout: float = 0.0,
     ):
         super().__init__()
+        if not 0.0 <= word_dropout < 1.0:
+            raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
         if word_mode not in ("vectors", "frozen", "hash"):
             raise ValueError(f"Unknown word_mode {word_mode!r}")
         self.config = dict(
             n_tags=n_tags, word_mode=word_mode, word_rows=word_rows, word_width=word_width,
             char_width=char_width, char_filters=char_filters, char_window=char_window,
-            hidden_width=hidden_width, tanh_width=tanh_width, dropout=dropout,
+            hidden_width=hidden_width, tanh_width=tanh_width, dropout=dropout, word_dropout=word_dropout,
         )  # fmt: skip
         self.word_mode = word_mode
+        self.word_dropout = word_dropout
         self.words = torch.nn.Embedding(word_rows, word_width) if word_mode != "frozen" else None
         self.chars = CharCNN(CHAR_ROWS, char_width, char_filters, char_window)
         self.drop = torch.nn.Dropout(dropout)
@@ -123,8 +131,11 @@ class BiLSTMEmitter(torch.nn.Module):
         window_lengths: torch.Tensor,
         core: torch.Tensor,
     ) -> torch.Tensor:
-        types = torch.cat([self.word_features(words), self.chars(chars, char_chunks)], dim=1)
-        tokens = self.drop(types[inverse])
+        word_types = self.word_features(words)
+        word_tokens = word_types[inverse]
+        if self.training and self.word_dropout > 0.0:
+            word_tokens = self._drop_words(word_tokens)
+        tokens = self.drop(torch.cat([word_tokens, self.chars(chars, char_chunks)[inverse]], dim=1))
         tokens = torch.cat([tokens, tokens.new_zeros((1, tokens.shape[1]))], dim=0)  # padding row
         outputs = []
         for start in range(0, windows.shape[0], WINDOW_CHUNK):
@@ -136,6 +147,16 @@ class BiLSTMEmitter(torch.nn.Module):
             outputs.append(self.head(self.drop(hidden)))
         scores = torch.cat(outputs, dim=0)
         return scores.reshape(-1, scores.shape[-1])[core].float()
+
+
+    def _drop_words(self, word_tokens: torch.Tensor) -> torch.Tensor:
+        """Replace each token's word feature by the unknown word's with probability ``word_dropout``."""
+        mask = torch.rand(word_tokens.shape[0], 1, device=word_tokens.device) < self.word_dropout
+        if self.word_mode == "vectors":
+            unknown = self.words.weight[-1].to(word_tokens.dtype).expand_as(word_tokens)
+        else:
+            unknown = torch.zeros_like(word_tokens)
+        return torch.where(mask, unknown, word_tokens)
 
 
 register_torch_module("BiLSTMEmitter", BiLSTMEmitter.from_config)
@@ -159,6 +180,32 @@ def build_bilstm_crf(
     nO: Optional[int] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
     """BiLSTM-CRF tagger; output = emissions per doc, CRF under ``model.get_ref("crf")``."""
+    return build_bilstm_crf_v2(
+        finetune_vectors, embed_width, embed_rows, char_width, char_filters, char_window, hidden_width,
+        tanh_width, dropout, 0.0, window_size, window_overlap, mixed_precision, nO,
+    )  # fmt: skip
+
+
+@spacy.registry.architectures("spacy_bioner.BiLSTMCRF.v2")
+def build_bilstm_crf_v2(
+    finetune_vectors: bool = True,
+    embed_width: int = 100,
+    embed_rows: int = 20000,
+    char_width: int = 50,
+    char_filters: int = 50,
+    char_window: int = 3,
+    hidden_width: int = 150,
+    tanh_width: int = 150,
+    dropout: float = 0.5,
+    word_dropout: float = 0.0,
+    window_size: int = 1000,
+    window_overlap: int = 100,
+    mixed_precision: bool = False,
+    nO: Optional[int] = None,
+) -> Model[List[Doc], List[Floats2d]]:
+    """v1 + ``word_dropout`` (see the module docstring)."""
+    if not 0.0 <= word_dropout < 1.0:
+        raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
     if window_size < 1 or not 0 <= 2 * window_overlap < window_size:
         raise ValueError(f"Need window_size > 2 * window_overlap >= 0, got {window_size}, {window_overlap}")
     emitter = Model(
@@ -176,6 +223,7 @@ def build_bilstm_crf(
             "hidden_width": hidden_width,
             "tanh_width": tanh_width,
             "dropout": dropout,
+            "word_dropout": word_dropout,
             "window_size": window_size,
             "window_overlap": window_overlap,
         },
@@ -200,6 +248,7 @@ def _emitter_init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) ->
         char_width=attrs["char_width"], char_filters=attrs["char_filters"],
         char_window=attrs["char_window"], hidden_width=attrs["hidden_width"],
         tanh_width=attrs["tanh_width"], dropout=attrs["dropout"],
+        word_dropout=attrs.get("word_dropout", 0.0),
     )  # fmt: skip
     if mode == "vectors":
         with torch.no_grad():

@@ -29,6 +29,17 @@ def make_abbreviation_consistency(nlp: Language, name: str, remove_unlabelled: b
     return AbbreviationConsistency(name, remove_unlabelled=remove_unlabelled)
 
 
+def add_abbreviation_consistency(nlp: Language, remove_unlabelled: bool = False) -> Language:
+    """Append scispaCy's ``abbreviation_detector`` and this component to ``nlp`` (unless present)."""
+    import scispacy.abbreviation  # noqa: F401  (registers abbreviation_detector)
+
+    if "abbreviation_detector" not in nlp.pipe_names:
+        nlp.add_pipe("abbreviation_detector")
+    if "bioner_abbreviation_consistency" not in nlp.pipe_names:
+        nlp.add_pipe("bioner_abbreviation_consistency", config={"remove_unlabelled": remove_unlabelled})
+    return nlp
+
+
 class AbbreviationConsistency:
     """Label every short form like its long form (see the module docstring)."""
 
