@@ -76,7 +76,7 @@ def test_crf_configs_use_the_bioner_component(name):
 def test_bilstm_crf_has_the_paper_settings():
     config = load_config(CONFIGS / "bilstm_crf.cfg")
     model = config["components"]["bioner"]["model"]
-    assert model["@architectures"] == "spacy_bioner.BiLSTMCRF.v1"
+    assert model["@architectures"] == "spacy_bioner.BiLSTMCRF.v2" and model["word_dropout"] == 0.25
     assert (model["char_filters"], model["char_window"], model["char_width"]) == (50, 3, 50)
     assert (model["hidden_width"], model["dropout"], model["embed_width"]) == (150, 0.5, 100)
     optimizer = config["training"]["optimizer"]
