@@ -33,10 +33,16 @@ def smoke_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copyfile(src, project / name)
     env = {**os.environ, "BIONER_DATA_MIRROR": str(data_dir.resolve()),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.run(["bash", "scripts/smoke.sh"], cwd=project, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=900)
-    (project / "smoke.log").write_text(proc.stdout, encoding="utf8")
-    assert proc.returncode == 0, proc.stdout[-6000:]
+    log_path = project / "smoke.log"
+    # the timeout only guards against a hang (the workflow takes about 5 minutes on 2 idle cores, far
+    # longer when other jobs share them); speed is measured by benchmarks, not here
+    with log_path.open("w", encoding="utf8") as log:
+        try:
+            proc = subprocess.run(["bash", "scripts/smoke.sh"], cwd=project, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT, text=True, timeout=3600)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"smoke workflow hung for an hour; its log ends:\n{log_path.read_text()[-6000:]}")
+    assert proc.returncode == 0, log_path.read_text(encoding="utf8")[-6000:]
     return project
 
 
@@ -88,7 +94,7 @@ def test_package_carries_the_measured_figures(smoke_run: Path) -> None:
 def test_rerun_skips_finished_steps(smoke_run: Path) -> None:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     proc = subprocess.run(["bash", "scripts/smoke.sh"], cwd=smoke_run, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=300)
+                          stderr=subprocess.STDOUT, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "Skipping 'distill': nothing changed" in proc.stdout
     assert "Skipping 'package': nothing changed" in proc.stdout
