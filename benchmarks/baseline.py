@@ -9,6 +9,10 @@ and its own peak memory (RSS). One table goes to stdout, JSON and Markdown to --
 
     python benchmarks/baseline.py --data /path/to/data --output metrics/baseline
     python benchmarks/baseline.py --max-epochs 1 --limit 50 --output /tmp/quick   # smoke run
+    python benchmarks/baseline.py --seeds 0,1,2 --output metrics/baseline   # mean and sd over seeds
+
+With several seeds each model is trained once per seed (seed 0 in WORK/NAME, seed N in
+WORK/NAME.seedN), every run gets a row, and the targets are checked on the means.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -170,23 +175,59 @@ def format_table(rows: List[Dict[str, object]], threads: List[int], markdown: bo
 def target_lines(rows: List[Dict[str, object]], threads: List[int]) -> List[str]:
     """The [crf] issue's targets, checked on this run's figures: F (all) >= 87.0, >= 3.0 above
     spaCy's ner, and at least its words per second."""
-    by_name = {str(r["name"]): r for r in rows}
+    by_name: Dict[str, List[Dict[str, object]]] = {}
+    for row in rows:
+        by_name.setdefault(str(row["name"]), []).append(row)
     ours, ner = by_name.get("bilstm_crf"), by_name.get("spacy_ner")
-    if ours is None:
+    if not ours:
         return []
-    f_ours = 100 * ours["scores"]["micro"]["f"]
-    lines = [f"target F (all) >= 87.00: {f_ours:.2f} -> {'met' if f_ours >= 87.0 else 'not met'}"]
-    if ner is not None:
-        f_ner = 100 * ner["scores"]["micro"]["f"]
+    several = max(len(ours), len(ner or [])) > 1
+    what = "mean over seeds " if several else ""
+
+    def mean(group: List[Dict[str, object]], key: str) -> Optional[float]:
+        values = [_value(r, key) for r in group]
+        return None if any(v is None for v in values) else statistics.mean(values)  # type: ignore[arg-type]
+
+    f_ours = 100 * mean(ours, "f")  # type: ignore[operator]
+    lines = [f"target F (all) >= 87.00: {what}{f_ours:.2f} -> {'met' if f_ours >= 87.0 else 'not met'}"]
+    if ner:
+        f_ner = 100 * mean(ner, "f")  # type: ignore[operator]
         gap = f_ours - f_ner
-        lines.append(f"target >= +3.00 F over spaCy ner: {gap:+.2f} -> {'met' if gap >= 3.0 else 'not met'}")
-        a_abbr, b_abbr = ours.get("scores_abbreviation_consistency"), ner.get("scores_abbreviation_consistency")
-        if a_abbr and b_abbr:
-            fa, fb = 100 * a_abbr["micro"]["f"], 100 * b_abbr["micro"]["f"]
-            lines.append(f"(not a target) both behind abbreviation consistency: {fa:.2f} vs {fb:.2f} ({fa - fb:+.2f})")
+        lines.append(f"target >= +3.00 F over spaCy ner: {what}{gap:+.2f} -> {'met' if gap >= 3.0 else 'not met'}")
+        fa, fb = mean(ours, "f_abbr"), mean(ner, "f_abbr")
+        if fa is not None and fb is not None:
+            fa, fb = 100 * fa, 100 * fb
+            lines.append(f"(not a target) both behind abbreviation consistency: {what}{fa:.2f} vs {fb:.2f} ({fa - fb:+.2f})")
         for n in threads:
-            a, b = ours[f"words_per_second_{n}threads"], ner[f"words_per_second_{n}threads"]
-            lines.append(f"target words/s >= spaCy ner ({n} thread(s)): {a:,.0f} vs {b:,.0f} -> {'met' if a >= b else 'not met'}")
+            a, b = mean(ours, f"words_per_second_{n}threads"), mean(ner, f"words_per_second_{n}threads")
+            lines.append(f"target words/s >= spaCy ner ({n} thread(s)): {what}{a:,.0f} vs {b:,.0f} "
+                         f"-> {'met' if a >= b else 'not met'}")  # type: ignore[operator]
+    return lines
+
+
+def _value(row: Dict[str, object], key: str) -> Optional[float]:
+    """F (all), F behind abbreviation consistency, or a plain numeric field of a result row."""
+    if key == "f":
+        return row["scores"]["micro"]["f"]  # type: ignore[index]
+    if key == "f_abbr":
+        abbr = row.get("scores_abbreviation_consistency")
+        return abbr["micro"]["f"] if abbr else None  # type: ignore[index]
+    return row.get(key)  # type: ignore[return-value]
+
+
+def seed_summary(rows: List[Dict[str, object]]) -> List[str]:
+    """Mean and sample standard deviation of F (all) per model, when it ran with several seeds."""
+    groups: Dict[str, List[Dict[str, object]]] = {}
+    for row in rows:
+        groups.setdefault(str(row["name"]), []).append(row)
+    lines = []
+    for name, group in groups.items():
+        if len(group) < 2:
+            continue
+        fs = [100 * _value(r, "f") for r in group]  # type: ignore[operator]
+        seeds = ",".join(str(r.get("seed", 0)) for r in group)
+        lines.append(f"{name}: F (all) over seeds {seeds}: mean {statistics.mean(fs):.2f}, "
+                     f"sd {statistics.stdev(fs):.2f}, min {min(fs):.2f}, max {max(fs):.2f}")
     return lines
 
 
@@ -222,6 +263,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="torch/OpenMP threads in training (1: multi-threaded LSTMs stall on a busy machine)")
     parser.add_argument("--repeat", type=int, default=3, help="timed prediction runs per model (best kept)")
     parser.add_argument("--reuse", action="store_true", help="keep models already trained in --work")
+    parser.add_argument("--seeds", default="0",
+                        help="comma-separated training seeds ([system] seed); each model is trained once per seed")
     parser.add_argument("--no-abbreviation-consistency", dest="abbreviations", action="store_false",
                         help="skip the extra 'all F +abbr' score (scispaCy abbreviation_detector + "
                              "bioner_abbreviation_consistency behind each model; the targets use the plain F)")
@@ -239,6 +282,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     args.output.mkdir(parents=True, exist_ok=True)
     threads = [int(t) for t in str(args.threads).split(",") if t.strip()]
+    try:
+        seeds = [int(t) for t in str(args.seeds).split(",") if t.strip()]
+    except ValueError:
+        parser.error(f"--seeds {args.seeds!r}: give integers, e.g. 0,1,2")
+    if not seeds or len(set(seeds)) != len(seeds):
+        parser.error(f"--seeds {args.seeds!r}: give distinct integers, e.g. 0,1,2")
     if not threads or min(threads) < 1:
         parser.error(f"--threads {args.threads!r}: give positive thread counts, e.g. 2,1")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
@@ -270,49 +319,54 @@ def main(argv: Optional[List[str]] = None) -> int:
         if unknown:
             parser.error(f"--only: unknown model(s) {unknown}; use {[s['name'] for s in specs]}")
         specs = [s for s in specs if s["name"] in wanted]
-    for spec in specs:
-        out_dir = work / str(spec["name"])
-        train_log = work / f"{spec['name']}.train.log"
+    runs = [(spec, seed) for spec in specs for seed in seeds]
+    for spec, seed in runs:
+        run_name = str(spec["name"]) if seed == 0 else f"{spec['name']}.seed{seed}"
+        out_dir = work / run_name
+        train_log = work / f"{run_name}.train.log"
         model_best = out_dir / "model-best"
         if args.reuse and model_best.is_dir():
-            log(f"{spec['name']}: reusing {model_best}")
+            log(f"{run_name}: reusing {model_best}")
             train_seconds = json.loads((out_dir / "train_seconds.json").read_text())["seconds"]
         else:
             cmd = [py, "-m", "spacy", "train", str(spec["config"]), "--output", str(out_dir),
                    "--paths.train", str(splits / "T.spacy"), "--paths.dev", str(splits / "D.spacy"),
                    "--paths.vectors", str(vectors) if vectors else "null",
                    *spec["overrides"], *train_overrides(args)]  # fmt: skip
+            if seed != 0:
+                cmd += ["--system.seed", str(seed)]
             train_seconds = run(cmd, train_log, train_env)
             (out_dir / "train_seconds.json").write_text(json.dumps({"seconds": train_seconds}))
             # spaCy never scores the updates after its last evaluation: keep model-last if better
             run([py, "-m", "spacy_bioner", "best-of", str(out_dir), str(splits / "D.spacy")],
-                work / f"{spec['name']}.best_of.log", train_env)
-            log(f"{spec['name']}: trained in {train_seconds / 60:.1f} min, dev ents_f {best_dev_score(model_best)}")
+                work / f"{run_name}.best_of.log", train_env)
+            log(f"{run_name}: trained in {train_seconds / 60:.1f} min, dev ents_f {best_dev_score(model_best)}")
         row: Dict[str, object] = {}
         for n in threads:  # the first count gives the scores and peak memory; each its words/s
-            result_path = work / f"{spec['name']}.test.{n}threads.json"
+            result_path = work / f"{run_name}.test.{n}threads.json"
             cmd = [py, str(Path(__file__).resolve()), "--output", str(args.output), "--batch-size",
                    str(args.batch_size), "--threads", str(n), "--repeat", str(args.repeat), "--limit",
                    str(args.limit), "--predict-child", str(model_best), str(splits / "test.PubTator"),
                    str(result_path)]  # fmt: skip
             if row or not args.abbreviations:
                 cmd.append("--no-abbreviation-consistency")
-            run(cmd, work / f"{spec['name']}.test.{n}threads.log", {**env, "OMP_NUM_THREADS": str(n)})
+            run(cmd, work / f"{run_name}.test.{n}threads.log", {**env, "OMP_NUM_THREADS": str(n)})
             result = json.loads(result_path.read_text(encoding="utf8"))
             if not row:
                 row = result
             row[f"words_per_second_{n}threads"] = result["words_per_second"]
-        row.update(name=spec["name"], label=spec["label"], size_mb=dir_size_mb(model_best),
+        label = f"{spec['label']} seed {seed}" if len(seeds) > 1 else spec["label"]
+        row.update(name=spec["name"], label=label, seed=seed, size_mb=dir_size_mb(model_best),
                    train_seconds=train_seconds, dev_ents_f=best_dev_score(model_best),
                    epochs=trained_epochs(train_log) if train_log.is_file() else None)
         rows.append(row)
-        log(f"{spec['name']}: test F (all) {100 * row['scores']['micro']['f']:.2f}, "
+        log(f"{run_name}: test F (all) {100 * row['scores']['micro']['f']:.2f}, "
             + ", ".join(f"{row[f'words_per_second_{n}threads']:,.0f} words/s ({n} threads)" for n in threads))
 
     wall = time.perf_counter() - start_all
     settings = {"data": str(data), "work": str(work), "vectors": str(vectors) if vectors else None,
                 "vectors_stats": vectors_stats, "batch_size": args.batch_size, "threads": args.threads,
-                "repeat": args.repeat, "limit": args.limit, "max_epochs": args.max_epochs,
+                "repeat": args.repeat, "limit": args.limit, "max_epochs": args.max_epochs, "seeds": seeds,
                 "max_steps": args.max_steps, "wall_seconds": wall,
                 "throughput_unit": "whitespace-separated words per second of nlp.pipe (best of repeat runs)",
                 "peak_rss": "ru_maxrss of the child process that loads the model and tags the test set (MB = MiB)",
@@ -325,12 +379,12 @@ def main(argv: Optional[List[str]] = None) -> int:
           f"Throughput: nlp.pipe, batch {args.batch_size}, torch threads {args.threads} (best of {args.repeat}); "
           f"training with {args.train_threads} thread(s). "
           f"Wall time of the run: {wall / 60:.1f} min.", "", format_table(rows, threads, markdown=True), "",
-          *[f"- {line}" for line in target_lines(rows, threads)], ""]  # fmt: skip
+          *[f"- {line}" for line in seed_summary(rows) + target_lines(rows, threads)], ""]  # fmt: skip
     (args.output / "baseline.md").write_text("\n".join(md), encoding="utf8")
     print(table)
     if args.limit:
         print(f"(--limit {args.limit}: a subset of the test set; the targets below are not the benchmark's)")
-    for line in target_lines(rows, threads):
+    for line in seed_summary(rows) + target_lines(rows, threads):
         print(line)
     print(f"wall time {wall / 60:.1f} min; wrote {args.output / 'baseline.json'} and {args.output / 'baseline.md'}")
     return 0

@@ -1,0 +1,57 @@
+"""benchmarks/baseline.py: the seed summary and the target checks on its own result rows."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "baseline.py"
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    spec = importlib.util.spec_from_file_location("baseline_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def row(name, seed, f, f_abbr=None, wps=1000.0):
+    r = {"name": name, "seed": seed, "scores": {"micro": {"f": f}}, "words_per_second_2threads": wps}
+    if f_abbr is not None:
+        r["scores_abbreviation_consistency"] = {"micro": {"f": f_abbr}}
+    return r
+
+
+def test_seed_summary_mean_and_sd(baseline):
+    rows = [row("bilstm_crf", 0, 0.87), row("bilstm_crf", 1, 0.88), row("bilstm_crf", 2, 0.86),
+            row("spacy_ner", 0, 0.84)]
+    lines = baseline.seed_summary(rows)
+    assert lines == ["bilstm_crf: F (all) over seeds 0,1,2: mean 87.00, sd 1.00, min 86.00, max 88.00"]
+
+
+def test_targets_use_means_over_seeds(baseline):
+    rows = [row("bilstm_crf", 0, 0.882, 0.885, wps=3000), row("bilstm_crf", 1, 0.872, 0.875, wps=1000),
+            row("spacy_ner", 0, 0.846, 0.86, wps=1500), row("spacy_ner", 1, 0.844, 0.86, wps=1500)]
+    lines = baseline.target_lines(rows, threads=[2])
+    assert lines[0] == "target F (all) >= 87.00: mean over seeds 87.70 -> met"
+    assert lines[1] == "target >= +3.00 F over spaCy ner: mean over seeds +3.20 -> met"
+    assert lines[2] == "(not a target) both behind abbreviation consistency: mean over seeds 88.00 vs 86.00 (+2.00)"
+    assert lines[3] == "target words/s >= spaCy ner (2 thread(s)): mean over seeds 2,000 vs 1,500 -> met"
+    # without the better seed the mean falls below both F targets
+    lines = baseline.target_lines(rows[1:], threads=[2])
+    assert lines[0].endswith("87.20 -> met") and lines[1].endswith("+2.70 -> not met")
+    assert lines[3].endswith("1,000 vs 1,500 -> not met")
+
+
+def test_single_seed_targets_say_no_mean(baseline):
+    lines = baseline.target_lines([row("bilstm_crf", 0, 0.8715), row("spacy_ner", 0, 0.8454)], threads=[])
+    assert lines[0] == "target F (all) >= 87.00: 87.15 -> met"
+    assert lines[1] == "target >= +3.00 F over spaCy ner: +2.61 -> not met"
+
+
+def test_bad_seeds_are_refused(baseline, capsys):
+    for bad in ("0,x", "1,1", ","):
+        with pytest.raises(SystemExit):
+            baseline.main(["--seeds", bad, "--output", "/nonexistent/never-written"])
+        assert "--seeds" in capsys.readouterr().err
