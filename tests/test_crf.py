@@ -26,12 +26,7 @@ TAGS = bio_tags(["Chemical", "Disease"])
 K = len(TAGS)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 def make_crf(seed: int = 0) -> LinearChainCRF:

@@ -33,12 +33,7 @@ TRAIN_DATA = [
 SMALL_MODEL = {"hidden_width": 32, "tanh_width": 32, "embed_rows": 2000}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 def make_examples(nlp, data=TRAIN_DATA):

@@ -6,7 +6,6 @@ import shutil
 import pytest
 import spacy
 import srsly
-import torch
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
@@ -22,12 +21,7 @@ TINY_STEPS = ["--weak-overrides", "training.max_steps=2 training.eval_frequency=
               "--finetune-overrides", "training.max_steps=2 training.eval_frequency=1"]  # fmt: skip
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")
