@@ -29,7 +29,7 @@ from spacy_bioner.training.distill import (
     soft_distance,
     softmax,
 )
-from spacy_bioner.training.experiments import SCALES, ExperimentData, Experiments, ExperimentSettings
+from spacy_bioner.training.experiments import SCALES, ExperimentData, Experiments, ExperimentSettings, results_markdown
 from spacy_bioner.training.similarity import histogram, label_similarity, teacher_similarity
 
 TINY_CONFIG = """
@@ -590,6 +590,8 @@ def test_experiments_tiny_end_to_end(corpus, tmp_path):
     assert any(m.startswith("teacher cdrc: given") for m in messages) and not any("training on" in m for m in messages)
     assert list(third["teachers"]) == ["cdrc"] and third["teachers"]["cdrc"]["seconds"] == 0.0
     assert third["teachers"]["cdrc"]["test"]["micro"] == summary["teachers"]["cdrc"]["test"]["micro"]
+    given_line = next(line for line in results_markdown(third).splitlines() if line.startswith("| T(CDRC)"))
+    assert given_line.endswith("| given |")  # no training time of ours to report
     (row,) = third["rows"]
     assert row["distance"] == "kd" and row["settings"]["student_finetune_overrides"]["training.max_steps"] == 3
     assert spacy.load(row["model"]).config["training"]["max_steps"] == 3
