@@ -262,7 +262,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--train-threads", type=int, default=1,
                         help="torch/OpenMP threads in training (1: multi-threaded LSTMs stall on a busy machine)")
     parser.add_argument("--repeat", type=int, default=3, help="timed prediction runs per model (best kept)")
-    parser.add_argument("--reuse", action="store_true", help="keep models already trained in --work")
+    parser.add_argument("--reuse", action="store_true", help="keep models whose training finished in --work (a killed run is trained again)")
     parser.add_argument("--seeds", default="0",
                         help="comma-separated training seeds ([system] seed); each model is trained once per seed")
     parser.add_argument("--no-abbreviation-consistency", dest="abbreviations", action="store_false",
@@ -325,7 +325,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         out_dir = work / run_name
         train_log = work / f"{run_name}.train.log"
         model_best = out_dir / "model-best"
-        if args.reuse and model_best.is_dir():
+        # train_seconds.json is written after training: a killed run's model-best is not reused
+        if args.reuse and model_best.is_dir() and (out_dir / "train_seconds.json").is_file():
             log(f"{run_name}: reusing {model_best}")
             train_seconds = json.loads((out_dir / "train_seconds.json").read_text())["seconds"]
         else:
