@@ -175,9 +175,7 @@ def format_table(rows: List[Dict[str, object]], threads: List[int], markdown: bo
 def target_lines(rows: List[Dict[str, object]], threads: List[int]) -> List[str]:
     """The [crf] issue's targets, checked on this run's figures: F (all) >= 87.0, >= 3.0 above
     spaCy's ner, and at least its words per second."""
-    by_name: Dict[str, List[Dict[str, object]]] = {}
-    for row in rows:
-        by_name.setdefault(str(row["name"]), []).append(row)
+    by_name = _by_name(rows)
     ours, ner = by_name.get("bilstm_crf"), by_name.get("spacy_ner")
     if not ours:
         return []
@@ -205,6 +203,14 @@ def target_lines(rows: List[Dict[str, object]], threads: List[int]) -> List[str]
     return lines
 
 
+def _by_name(rows: List[Dict[str, object]]) -> Dict[str, List[Dict[str, object]]]:
+    """Result rows grouped by model name (one row per seed), in run order."""
+    groups: Dict[str, List[Dict[str, object]]] = {}
+    for row in rows:
+        groups.setdefault(str(row["name"]), []).append(row)
+    return groups
+
+
 def _value(row: Dict[str, object], key: str) -> Optional[float]:
     """F (all), F behind abbreviation consistency, or a plain numeric field of a result row."""
     if key == "f":
@@ -217,11 +223,8 @@ def _value(row: Dict[str, object], key: str) -> Optional[float]:
 
 def seed_summary(rows: List[Dict[str, object]]) -> List[str]:
     """Mean and sample standard deviation of F (all) per model, when it ran with several seeds."""
-    groups: Dict[str, List[Dict[str, object]]] = {}
-    for row in rows:
-        groups.setdefault(str(row["name"]), []).append(row)
     lines = []
-    for name, group in groups.items():
+    for name, group in _by_name(rows).items():
         if len(group) < 2:
             continue
         fs = [100 * _value(r, "f") for r in group]  # type: ignore[operator]
@@ -374,18 +377,19 @@ def main(argv: Optional[List[str]] = None) -> int:
                 "size": "bytes of model-best on disk / 1e6"}  # fmt: skip
     (args.output / "baseline.json").write_text(json.dumps({"settings": settings, "models": rows}, indent=2))
     table = format_table(rows, threads, markdown=False)
+    summary = seed_summary(rows) + target_lines(rows, threads)
     md = ["# Baseline: BiLSTM-CRF vs spaCy ner on the CDR test set", "",
           f"Trained on CDR T, selected on D; scored on the official test set ({rows[0]['n_docs']} abstracts), "
           f"mention level. Vectors: {'word2vec ' + str(vectors_stats) if vectors else 'none'}. "
           f"Throughput: nlp.pipe, batch {args.batch_size}, torch threads {args.threads} (best of {args.repeat}); "
           f"training with {args.train_threads} thread(s). "
           f"Wall time of the run: {wall / 60:.1f} min.", "", format_table(rows, threads, markdown=True), "",
-          *[f"- {line}" for line in seed_summary(rows) + target_lines(rows, threads)], ""]  # fmt: skip
+          *[f"- {line}" for line in summary], ""]  # fmt: skip
     (args.output / "baseline.md").write_text("\n".join(md), encoding="utf8")
     print(table)
     if args.limit:
         print(f"(--limit {args.limit}: a subset of the test set; the targets below are not the benchmark's)")
-    for line in seed_summary(rows) + target_lines(rows, threads):
+    for line in summary:
         print(line)
     print(f"wall time {wall / 60:.1f} min; wrote {args.output / 'baseline.json'} and {args.output / 'baseline.md'}")
     return 0
