@@ -36,7 +36,8 @@ def test_targets_use_means_over_seeds(baseline):
     lines = baseline.target_lines(rows, threads=[2])
     assert lines[0] == "target F (all) >= 87.00: mean over seeds 87.70 -> met"
     assert lines[1] == "target >= +3.00 F over spaCy ner: mean over seeds +3.20 -> met"
-    assert lines[2] == "(not a target) both behind abbreviation consistency: mean over seeds 88.00 vs 86.00 (+2.00)"
+    assert lines[2] == ("(not a target) both behind abbreviation consistency, vs spaCy ner: "
+                        "mean over seeds 88.00 vs 86.00 (+2.00)")
     assert lines[3] == "target words/s >= spaCy ner (2 thread(s)): mean over seeds 2,000 vs 1,500 -> met"
     # without the better seed the mean falls below both F targets
     lines = baseline.target_lines(rows[1:], threads=[2])
@@ -48,6 +49,31 @@ def test_single_seed_targets_say_no_mean(baseline):
     lines = baseline.target_lines([row("bilstm_crf", 0, 0.8715), row("spacy_ner", 0, 0.8454)], threads=[])
     assert lines[0] == "target F (all) >= 87.00: 87.15 -> met"
     assert lines[1] == "target >= +3.00 F over spaCy ner: +2.61 -> not met"
+
+
+def test_targets_against_both_ner_variants(baseline):
+    rows = [row("bilstm_crf", 0, 0.8715, wps=3000), row("spacy_ner", 0, 0.8454, wps=1500),
+            row("spacy_ner_generated", 0, 0.8300, wps=2000)]
+    lines = baseline.target_lines(rows, threads=[2])
+    assert lines == [
+        "target F (all) >= 87.00: 87.15 -> met",
+        "target >= +3.00 F over spaCy ner: +2.61 -> not met",
+        "target words/s >= spaCy ner (2 thread(s)): 3,000 vs 1,500 -> met",
+        "target >= +3.00 F over spaCy ner as generated (no vectors): +4.15 -> met",
+        "target words/s >= spaCy ner as generated (no vectors) (2 thread(s)): 3,000 vs 2,000 -> met",
+    ]
+
+
+def test_generated_ner_spec_trains_without_vectors(baseline, tmp_path):
+    import argparse
+
+    args = argparse.Namespace(with_minilm=False, with_generated_ner=True)
+    specs = {s["name"]: s for s in baseline.model_specs(args, tmp_path / "vectors")}
+    assert specs["spacy_ner_generated"]["vectors"] is False and specs["spacy_ner_generated"]["overrides"] == []
+    assert specs["spacy_ner"]["vectors"] is True
+    assert "include_static_vectors" in " ".join(specs["spacy_ner"]["overrides"])
+    # without vectors there is nothing to tell the two apart: no extra row
+    assert "spacy_ner_generated" not in {s["name"] for s in baseline.model_specs(args, None)}
 
 
 def test_bad_seeds_are_refused(baseline, capsys):
