@@ -23,9 +23,13 @@ from spacy_bioner.corpus.tokenizer import make_bio_nlp
 from spacy_bioner.training.distill import (
     DistillSettings,
     DocStore,
+    EpochSlicer,
     Teacher,
     TeacherCache,
     distill,
+    epoch_order,
+    gold_paths,
+    mix_batches,
     soft_distance,
     softmax,
 )
@@ -327,6 +331,44 @@ def test_docstore_reads_docbins(corpus, tmp_path):
         DocStore.from_docbins([tmp_path / "bad.spacy"])
 
 
+def test_docstore_keeps_gold_entities(corpus):
+    store = DocStore.from_docbins([corpus["train"]], with_entities=True)
+    nlp = spacy.blank("en")
+    refs = list(DocBin().from_disk(corpus["train"]).get_docs(nlp.vocab))
+    assert len(store) == len(refs) == 12
+    for i, ref in enumerate(refs):
+        assert store.spans(i) == [(e.start, e.end, e.label_) for e in ref.ents]
+    assert sum(len(store.spans(i)) for i in range(len(store))) == sum(len(d.mentions) for d in corpus["gold"][:12])
+    with pytest.raises(ValueError, match="without entities"):
+        DocStore.from_docbins([corpus["train"]]).spans(0)
+
+
+def test_epoch_slicer_walks_whole_passes_in_shard_blocks():
+    slicer = EpochSlicer(10, 4, random.Random(0), epoch_docs=3)
+    epochs = [slicer.next_epoch() for _ in range(10)]
+    flat = [i for blocks in epochs for block in blocks for i in block]
+    assert all(sum(map(len, blocks)) == 3 for blocks in epochs)
+    for start in (0, 10, 20):  # every pass holds each document once
+        assert sorted(flat[start : start + 10]) == list(range(10))
+    for blocks in epochs:  # one block per cache shard
+        assert all(len({i // 4 for i in block}) == 1 for block in blocks)
+        assert len({block[0] // 4 for block in blocks}) == len(blocks)
+    # without epoch_docs an epoch is one whole pass, drawn exactly as before epoch_docs existed
+    whole, rng = EpochSlicer(10, 4, random.Random(0)), random.Random(0)
+    assert [whole.next_epoch() for _ in range(3)] == [epoch_order(10, 4, rng) for _ in range(3)]
+    assert EpochSlicer(10, 4, random.Random(0), epoch_docs=50).epoch_docs == 10
+
+
+def test_mix_batches_keeps_each_order_and_leaves_rng_alone_for_one_list():
+    rng = random.Random(1)
+    mixed = mix_batches(["a", "b", "c"], [1, 2], rng)
+    assert [x for side, x in mixed if side == 0] == ["a", "b", "c"]
+    assert [x for side, x in mixed if side == 1] == [1, 2]
+    state = rng.getstate()
+    assert mix_batches(["a", "b"], [], rng) == [(0, "a"), (0, "b")]
+    assert rng.getstate() == state
+
+
 def test_teacher_is_frozen_and_predicts(teachers, corpus):
     teacher = Teacher(teachers["good"])
     assert teacher.tags == ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"]
@@ -467,6 +509,39 @@ def test_distill_smaller_student_and_errors(teachers, corpus, tmp_path):
         distill([teachers["good"]], [corpus["big"]], tmp_path / "nope.cfg", tmp_path / "z", log=lambda m: None)
 
 
+def test_distill_mixes_gold_batches_into_every_epoch(teachers, corpus, tmp_path):
+    """Gold T joins every epoch: the student learns the gold tags that the weak teacher gets wrong."""
+    gold_store = DocStore.from_docbins([corpus["train"]], with_entities=True)
+    teacher = Teacher(teachers["weak"])
+    wanted = gold_paths(gold_store, teacher.tags)
+    predicted = [o.path for o in teacher.outputs(gold_store, list(range(len(gold_store))))]
+    agree = lambda paths: sum(int((p == w).sum()) for p, w in zip(paths, wanted)) / sum(map(len, wanted))  # noqa: E731
+    result = distill(
+        [teachers["weak"]], [corpus["big"]], corpus["config"], tmp_path / "mixed",
+        DistillSettings(distance="kd", weight=0.5, epochs=25, max_steps=0, epoch_docs=4),
+        gold=[corpus["train"]], overrides={"training.batcher.size": 4}, log=lambda m: None,
+    )  # fmt: skip
+    assert result.gold_documents == 12 and result.gold == [str(corpus["train"])]
+    assert all(e["batches"] == 1 + 3 for e in result.epochs)  # 4 distillation docs + 12 gold docs, 4 a batch
+    assert all(e["loss_gold"] > 0 and e["loss_hard"] > 0 and e["loss_soft"] > 0 for e in result.epochs)
+    assert result.epochs[-1]["loss_gold"] < result.epochs[0]["loss_gold"] / 3
+    student = spacy.load(result.model_last)
+    learned, _ = student.get_pipe("bioner").predict(gold_store.docs(student.vocab, list(range(len(gold_store)))))
+    assert agree(learned) > max(agree(predicted), 0.95)
+    # without gold the same run never sees T, and its log says so
+    plain = distill(
+        [teachers["weak"]], [corpus["big"]], corpus["config"], tmp_path / "plain",
+        DistillSettings(distance="kd", weight=0.5, epochs=2, max_steps=0, epoch_docs=4), log=lambda m: None,
+    )  # fmt: skip
+    assert plain.gold_documents == 0 and all(e["loss_gold"] == 0.0 for e in plain.epochs)
+    # a gold label the teachers do not know names the file and the document
+    odd = synthetic_documents(2, seed=5, first_pmid=7000)
+    odd[1].mentions[0] = Mention(odd[1].mentions[0].start, odd[1].mentions[0].end, odd[1].mentions[0].text, "Gene")
+    odd_path = write_set(tmp_path, "odd", odd)
+    with pytest.raises(ValueError, match=r"odd.spacy: document 7001: .*Gene"):
+        distill([teachers["weak"]], [corpus["big"]], corpus["config"], tmp_path / "odd", gold=[odd_path], log=lambda m: None)
+
+
 # -- similarity ---------------------------------------------------------------------------------
 
 def test_label_similarity_and_histogram():
@@ -522,6 +597,14 @@ def test_cli_distill_and_similarity(teachers, corpus, tmp_path):
         "--finetune", str(corpus["train"]), "--finetune-overrides", "training.max_steps=2",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
+    mixed = runner.invoke(app, [
+        "distill", "--teacher", str(teachers["good"]), "--data", str(corpus["big"]), "--config", str(corpus["config"]),
+        "--output", str(tmp_path / "mixed"), "--epochs", "2", "--epoch-docs", "5", "--mix-gold", str(corpus["train"]),
+    ])  # fmt: skip
+    assert mixed.exit_code == 0, mixed.output
+    log = json.loads((tmp_path / "mixed" / "distill.json").read_text())
+    assert log["gold_documents"] == 12 and log["settings"]["epoch_docs"] == 5
+    assert all(e["loss_gold"] > 0 for e in log["epochs"])
     assert "student:" in result.output and "fine-tuned student:" in result.output
     assert spacy.load(out / "model-best").pipe_names == ["bioner"]
     assert spacy.load(out / "finetuned" / "model-best").pipe_names == ["bioner"]

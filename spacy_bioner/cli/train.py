@@ -147,6 +147,8 @@ def distill_command(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=0, help="Stop after this many updates (default: [training] max_steps)."),
     patience: int = typer.Option(0, "--patience", min=0, help="Stop after this many epochs without dev improvement (0: never)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Documents per data file (default: all)."),
+    epoch_docs: Optional[int] = typer.Option(None, "--epoch-docs", min=1, help="Distillation documents per epoch (default: all)."),
+    mix_gold: Optional[List[Path]] = typer.Option(None, "--mix-gold", help="Gold DocBin (T) whose batches join every epoch, on gold tags."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache teacher outputs here, in .npy shards."),
     shard_size: int = typer.Option(1000, "--shard-size", min=1, help="Documents per cache shard."),
     dev: Optional[Path] = typer.Option(None, "--dev", help="Gold D as DocBin (for the config's dev corpus)."),
@@ -165,13 +167,15 @@ def distill_command(
         _require(path, "teacher")
     for path in data:
         _require(path, "data file")
+    for path in mix_gold or []:
+        _require(path, "gold file")
     _require(config, "config")
     _require(dev, "dev set")
     if finetune_train is not None and dev is None:
         _fail("--finetune needs --dev (spacy train's dev corpus)")
     settings = DistillSettings(
         distance=distance, weight=weight, temperature=temperature, hard=hard, epochs=epochs,
-        max_steps=max_steps, patience=patience, shard_size=shard_size, limit=limit,
+        max_steps=max_steps, patience=patience, shard_size=shard_size, limit=limit, epoch_docs=epoch_docs,
     )  # fmt: skip
     try:
         settings.check()
@@ -182,7 +186,7 @@ def distill_command(
     try:
         result = distill(
             teachers, data, config, output, settings, overrides=parse_overrides(overrides),
-            dev=dev, dev_gold=gold, cache_dir=cache_dir, gpu_id=gpu_id, component=component,
+            dev=dev, dev_gold=gold, cache_dir=cache_dir, gold=mix_gold or None, gpu_id=gpu_id, component=component,
             progress=True, log=typer.echo,
         )  # fmt: skip
     except (ValueError, FileNotFoundError) as err:

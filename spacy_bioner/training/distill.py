@@ -13,7 +13,11 @@ Distances, per token over the K tags, with ``p`` the student's and ``q`` the tea
 - ``kd``: ``-t^2 * sum_k q_k log p_k`` with ``p = softmax(s / t)``, ``q = softmax(e / t)``
 - ``none``: no soft term (hard labels only)
 
-The soft term is summed over tokens, as the CRF NLL is summed over documents. Teachers are
+The soft term is summed over tokens, as the CRF NLL is summed over documents. Gold documents
+(``gold``, e.g. T) can join every epoch: their batches, mixed at random among the distillation
+batches, train the CRF NLL of the gold tags only. ``epoch_docs`` makes an epoch a slice of the
+distillation set (successive epochs walk on through shuffled passes over it), so that large sets
+and gold data can share epochs. Teachers are
 loaded with ``spacy.load``, frozen (no gradients, prediction mode) and either run on the fly per
 batch or once over the whole set into a shard cache (:class:`TeacherCache`). The student is built
 from a spaCy training config (its ``[training]`` optimizer and batcher are used) and saved as
@@ -33,7 +37,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy
 import spacy
 import srsly
-from spacy.attrs import ORTH
+from spacy.attrs import ENT_IOB, ENT_TYPE, ORTH
 from spacy.language import Language
 from spacy.schemas import ConfigSchemaTraining
 from spacy.strings import StringStore
@@ -46,6 +50,7 @@ from tqdm import tqdm
 from ..corpus.document import Document
 from ..evaluation.predict import predict_documents
 from ..evaluation.scorer import score_documents
+from ..models.tags import spans_to_tag_ids
 from ..pipeline.crf_ner import CRFEntityRecognizer
 from .spacy_runs import docbin_paths
 
@@ -107,9 +112,12 @@ class DocStore:
     """The token sequences of some DocBin files, kept compact (ORTH ids and spaces per doc).
 
     Docs are re-made per batch in whichever vocab a model needs. Empty documents are dropped.
+    With ``with_entities`` the documents' entities are kept too, as token spans (:meth:`spans`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, with_entities: bool = False) -> None:
+        self.with_entities = with_entities
+        self.entities: List[List[Tuple[int, int, str]]] = []
         self.strings = StringStore()
         self.orths: List[numpy.ndarray] = []
         self.spaces: List[numpy.ndarray] = []
@@ -119,9 +127,11 @@ class DocStore:
         self.skipped_empty = 0
 
     @classmethod
-    def from_docbins(cls, paths: Sequence[PathLike], limit: Optional[int] = None) -> "DocStore":
+    def from_docbins(
+        cls, paths: Sequence[PathLike], limit: Optional[int] = None, with_entities: bool = False
+    ) -> "DocStore":
         """Read DocBin files (or folders of them) in order; ``limit`` caps the documents per path."""
-        store = cls()
+        store = cls(with_entities)
         for path in map(Path, paths):
             store.add_docbin(path, limit)
         if not store.orths:
@@ -145,6 +155,7 @@ class DocStore:
         for string in docbin.strings:
             self.strings.add(string)
         orth_col = docbin.attrs.index(ORTH)
+        ent_cols = (docbin.attrs.index(ENT_IOB), docbin.attrs.index(ENT_TYPE)) if self.with_entities else None
         for i, tokens in enumerate(docbin.tokens):
             if limit is not None and i >= limit:
                 break
@@ -159,6 +170,8 @@ class DocStore:
             self.ids.append(str(user_data.get("pmid", f"{path.name}#{i}")))
             self.user_data.append({k: v for k, v in user_data.items() if isinstance(k, str)})
             self.sources.append(str(path))
+            if ent_cols is not None:
+                self.entities.append(_entity_spans(tokens[:, ent_cols[0]], tokens[:, ent_cols[1]], self.strings))
         return taken
 
     def __len__(self) -> int:
@@ -167,6 +180,12 @@ class DocStore:
     @property
     def lengths(self) -> List[int]:
         return [len(o) for o in self.orths]
+
+    def spans(self, i: int) -> List[Tuple[int, int, str]]:
+        """Entities of document ``i`` as ``(start, end, label)`` token spans (``with_entities``)."""
+        if not self.with_entities:
+            raise ValueError("this DocStore was read without entities")
+        return self.entities[i]
 
     def words(self, i: int) -> List[str]:
         return [self.strings[int(o)] for o in self.orths[i]]
@@ -188,6 +207,21 @@ class DocStore:
             digest.update(orths.tobytes())
             digest.update(spaces.tobytes())
         return digest.hexdigest()
+
+
+def _entity_spans(iob: numpy.ndarray, types: numpy.ndarray, strings: StringStore) -> List[Tuple[int, int, str]]:
+    """Token spans from a DocBin's ENT_IOB (3 = B, 1 = I, 2 = O, 0 = missing) and ENT_TYPE columns."""
+    spans: List[Tuple[int, int, str]] = []
+    start = None
+    for i, (tag, kind) in enumerate(zip(iob.tolist(), types.tolist())):
+        if start is not None and tag != 1:
+            spans.append((start, i, label))
+            start = None
+        if tag == 3:
+            start, label = i, strings[int(kind)]
+    if start is not None:
+        spans.append((start, len(iob), label))
+    return spans
 
 
 # -- teachers -----------------------------------------------------------------------------------
@@ -428,6 +462,7 @@ class DistillSettings:
     shard_size: int = 1000
     teacher_batch_size: int = 64
     limit: Optional[int] = None  # documents per data file
+    epoch_docs: Optional[int] = None  # distillation documents per epoch (default: all)
     seed: Optional[int] = None  # default: [training] seed
 
     def check(self) -> None:
@@ -441,6 +476,8 @@ class DistillSettings:
             raise ValueError("nothing to learn: no hard labels and no soft-label term (distance none or weight 0)")
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs must be positive, got {self.epochs}")
+        if self.epoch_docs is not None and self.epoch_docs < 1:
+            raise ValueError(f"epoch_docs must be positive, got {self.epoch_docs}")
 
 
 @dataclass
@@ -455,6 +492,8 @@ class DistillResult:
     data: List[str] = field(default_factory=list)
     documents: int = 0
     tokens: int = 0
+    gold: List[str] = field(default_factory=list)
+    gold_documents: int = 0
     cache: Optional[Dict[str, Any]] = None
     seconds: Dict[str, float] = field(default_factory=dict)
 
@@ -482,6 +521,50 @@ def epoch_order(n_docs: int, block: int, rng: random.Random) -> List[List[int]]:
     for b in blocks:
         rng.shuffle(b)
     return blocks
+
+
+class EpochSlicer:
+    """Epochs of ``epoch_docs`` documents cut from an endless run of :func:`epoch_order` passes.
+
+    Every document comes once per pass; a slice keeps the pass's order, regrouped into blocks of
+    one cache shard each so that the cache reads each shard once per slice.
+    """
+
+    def __init__(self, n_docs: int, block: int, rng: random.Random, epoch_docs: Optional[int] = None):
+        self.n_docs, self.block, self.rng = n_docs, block, rng
+        self.epoch_docs = min(epoch_docs or n_docs, n_docs)
+        self._pending: List[int] = []
+
+    def next_epoch(self) -> List[List[int]]:
+        if self.epoch_docs == self.n_docs and not self._pending:
+            return epoch_order(self.n_docs, self.block, self.rng)
+        while len(self._pending) < self.epoch_docs:
+            self._pending.extend(i for b in epoch_order(self.n_docs, self.block, self.rng) for i in b)
+        taken, self._pending = self._pending[: self.epoch_docs], self._pending[self.epoch_docs :]
+        blocks: Dict[int, List[int]] = {}
+        for i in taken:
+            blocks.setdefault(i // self.block, []).append(i)
+        return list(blocks.values())
+
+
+def mix_batches(first: List[Any], second: List[Any], rng: random.Random) -> List[Tuple[int, Any]]:
+    """Both lists in one random order that keeps each list's own order: ``(0 | 1, item)`` pairs."""
+    sides = [0] * len(first) + [1] * len(second)
+    if first and second:  # one list alone keeps its order and leaves ``rng`` as it was
+        rng.shuffle(sides)
+    its = (iter(first), iter(second))
+    return [(side, next(its[side])) for side in sides]
+
+
+def gold_paths(store: DocStore, tags: Sequence[str]) -> List[numpy.ndarray]:
+    """Gold tag ids of every document of a store read ``with_entities``; unknown labels name the document."""
+    out = []
+    for i in range(len(store)):
+        try:
+            out.append(spans_to_tag_ids(len(store.orths[i]), store.spans(i), tags))
+        except ValueError as err:
+            raise ValueError(f"{store.sources[i]}: document {store.ids[i]}: {err}") from err
+    return out
 
 
 def distill_step(
@@ -534,12 +617,15 @@ def distill(
     dev: Optional[PathLike] = None,
     dev_gold: Optional[Sequence[Document]] = None,
     cache_dir: Optional[PathLike] = None,
+    gold: Optional[Sequence[PathLike]] = None,
     gpu_id: int = -1,
     component: Optional[str] = None,
     progress: bool = False,
     log: Callable[[str], None] = print,
 ) -> DistillResult:
     """Train a student from ``config`` on the teachers' outputs over ``data``; save it in ``output``.
+
+    ``gold`` DocBins (e.g. T) join every epoch, trained on their gold tags (CRF loss only).
 
     Writes ``model-best`` (best dev F, or the last epoch without ``dev_gold``), ``model-last``
     and ``distill.json`` (settings, per-epoch losses and dev scores, seconds).
@@ -575,6 +661,10 @@ def distill(
         computed = [c.build(progress=progress) for c in caches]
         cache_info = {"dirs": [str(c.dir) for c in caches], "shards": caches[0].n_shards, "computed": computed}
         sources = list(caches)
+    gold_store = DocStore.from_docbins(gold, with_entities=True) if gold else None
+    gold_tags = gold_paths(gold_store, tags) if gold_store is not None else []
+    if gold_store is not None:
+        log(f"{len(gold_store)} gold documents, {sum(gold_store.lengths)} tokens in every epoch")
     seconds["teachers"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -590,6 +680,8 @@ def distill(
     max_steps = settings.max_steps if settings.max_steps is not None else training["max_steps"]
     seed = settings.seed if settings.seed is not None else (training["seed"] or 0)
     rng = random.Random(seed)
+    slicer = EpochSlicer(len(store), settings.shard_size, rng, settings.epoch_docs)
+    gold_settings = DistillSettings(distance="none", hard=True)
     seconds["init"] = time.perf_counter() - t0
 
     best_f, best_epoch, stale, steps = -1.0, None, 0, 0
@@ -597,30 +689,42 @@ def distill(
     lengths = store.lengths
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
-        hard_total = soft_total = 0.0
-        blocks = epoch_order(len(store), settings.shard_size, rng)
+        hard_total = soft_total = gold_total = 0.0
+        distill_batches = [
+            [item.index for item in batch]
+            for block in slicer.next_epoch()
+            for batch in batcher([_Item(i, lengths[i]) for i in block])
+        ]
+        gold_batches = []
+        if gold_store is not None:
+            order = list(range(len(gold_store)))
+            rng.shuffle(order)
+            gold_batches = [[it.index for it in b] for b in batcher([_Item(i, len(gold_tags[i])) for i in order])]
         n_batches = 0
-        bar = tqdm(total=len(store), desc=f"epoch {epoch}", unit="doc", disable=not progress)
-        for block in blocks:
-            for batch in batcher([_Item(i, lengths[i]) for i in block]):
-                indices = [item.index for item in batch]
+        total_docs = sum(map(len, distill_batches)) + sum(map(len, gold_batches))
+        bar = tqdm(total=total_docs, desc=f"epoch {epoch}", unit="doc", disable=not progress)
+        for is_gold, indices in mix_batches(distill_batches, gold_batches, rng):
+            if is_gold:
+                assert gold_store is not None
+                docs = gold_store.docs(nlp.vocab, indices)
+                outs = [[TeacherOutput(numpy.zeros((0, 0), dtype="float32"), gold_tags[i]) for i in indices]]
+                gold_total += distill_step(ner, docs, outs, gold_settings, optimizer)[0]
+            else:
                 docs = store.docs(nlp.vocab, indices)
                 outs = [source.outputs(store, indices) for source in sources]
                 hard, soft = distill_step(ner, docs, outs, settings, optimizer)
-                optimizer.step_schedules()
                 hard_total += hard
                 soft_total += soft
-                steps += 1
-                n_batches += 1
-                bar.update(len(indices))
-                if max_steps and steps >= max_steps:
-                    break
+            optimizer.step_schedules()
+            steps += 1
+            n_batches += 1
+            bar.update(len(indices))
             if max_steps and steps >= max_steps:
                 break
         bar.close()
         record: Dict[str, Any] = {
-            "epoch": epoch, "steps": steps, "batches": n_batches,
-            "loss_hard": hard_total, "loss_soft": soft_total, "train_seconds": time.perf_counter() - t0,
+            "epoch": epoch, "steps": steps, "batches": n_batches, "loss_hard": hard_total,
+            "loss_soft": soft_total, "loss_gold": gold_total, "train_seconds": time.perf_counter() - t0,
         }  # fmt: skip
         improved = dev_gold is None
         # as in spaCy's loop: scored and saved with the optimizer's averages (use_averages = true)
@@ -631,7 +735,8 @@ def distill(
                 record["dev_seconds"] = time.perf_counter() - t1
                 f = record["dev"]["micro"]["f"]
                 improved = f > best_f
-                log(f"epoch {epoch}: loss hard {hard_total:.2f} soft {soft_total:.4f}, dev F {100 * f:.2f}")
+                gold_part = f" gold {gold_total:.2f}" if gold_store is not None else ""
+                log(f"epoch {epoch}: loss hard {hard_total:.2f} soft {soft_total:.4f}{gold_part}, dev F {100 * f:.2f}")
                 if improved:
                     best_f = f
             else:
@@ -659,6 +764,8 @@ def distill(
         data=[str(d) for d in data],
         documents=len(store),
         tokens=int(sum(lengths)),
+        gold=[str(g) for g in gold or []],
+        gold_documents=len(gold_store) if gold_store is not None else 0,
         cache=cache_info,
         seconds=seconds,
     )
