@@ -17,7 +17,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
-from spacy_bioner.models.bilstm_crf import _windows
+from spacy_bioner.models.bilstm_crf import _windows, unpacked_bilstm
 from spacy_bioner.models.crf import get_torch_module
 from spacy_bioner.models.tags import allowed_transitions
 from spacy_bioner.pipeline.crf_ner import CRFEntityRecognizer
@@ -411,3 +411,36 @@ def test_word_dropout_swaps_word_features_for_the_unknown_row():
     numpy.testing.assert_array_equal(ner.model.predict(docs)[0], ner.model.predict(docs)[0])
     with pytest.raises(ValueError, match="word_dropout"):
         spacy.blank("en").add_pipe("bioner_crf", config={"model": {**model, "word_dropout": 1.0}})
+
+
+def test_unpacked_bilstm_equals_the_packed_lstm():
+    """Training runs each LSTM direction unpacked (O(L) backprop); it must equal the packed LSTM."""
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(6, 5, batch_first=True, bidirectional=True).double()
+    lengths = torch.tensor([5, 1, 9, 7])
+    x = torch.randn(4, 9, 6, dtype=torch.double, requires_grad=True)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    expected = torch.nn.utils.rnn.pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=9)[0]
+    got = unpacked_bilstm(lstm, x, lengths)
+    torch.testing.assert_close(got, expected)  # padded positions are zero in both
+    weights = torch.randn_like(expected)
+    inputs = [x, *lstm.parameters()]
+    for a, b in zip(torch.autograd.grad((got * weights).sum(), inputs),
+                    torch.autograd.grad((expected * weights).sum(), inputs)):  # fmt: skip
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="one-layer bidirectional"):
+        unpacked_bilstm(torch.nn.LSTM(6, 5, batch_first=True), x, lengths)
+
+
+def test_training_forward_equals_prediction_without_dropout():
+    """begin_update (grad on: unpacked BiLSTM) and predict (no grad: packed) give the same emissions."""
+    nlp = spacy.blank("en")
+    model = {**SMALL_MODEL, "@architectures": "spacy_bioner.BiLSTMCRF.v2", "dropout": 0.0, "word_dropout": 0.0}
+    ner = nlp.add_pipe("bioner_crf", config={"model": model})
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    docs = [eg.predicted for eg in examples] + [nlp.make_doc("Lithium .")]  # lengths 4 to 14
+    emitter = ner.model.get_ref("emitter")
+    trained, _ = emitter.begin_update(docs)
+    for a, b in zip(trained, emitter.predict(docs)):
+        numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

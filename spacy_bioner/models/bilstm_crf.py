@@ -75,6 +75,34 @@ class CharCNN(torch.nn.Module):
         return torch.cat(outputs, dim=0)
 
 
+def unpacked_bilstm(lstm: torch.nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """A one-layer bidirectional, batch-first ``lstm`` over right-padded ``x`` ``(B, L, D)``.
+
+    Inside ``lengths`` the outputs ``(B, L, 2H)`` equal the LSTM's on the packed sequence;
+    padded positions are zero. Each direction runs on an unpacked batch (the reverse one on
+    every sequence reversed within its length): torch's CPU LSTM slices a packed input once
+    per time step, and each slice's backward writes into a zero tensor the size of the
+    whole input, so backprop through a packed LSTM costs O(L^2) in time; this is O(L).
+    """
+    if lstm.num_layers != 1 or not lstm.bidirectional or not lstm.batch_first or lstm.proj_size:
+        raise ValueError("unpacked_bilstm needs a one-layer bidirectional batch-first LSTM")
+    batch, longest, _ = x.shape
+    positions = torch.arange(longest, device=x.device)
+    lengths = lengths.to(x.device)
+    inside = positions < lengths[:, None]
+    # position i of a reversed sequence reads position len - 1 - i; padding stays in place
+    order = torch.where(inside, lengths[:, None] - 1 - positions, positions).unsqueeze(-1)
+    weights = lstm._flat_weights
+    per_direction = len(weights) // 2
+    zeros = x.new_zeros((1, batch, lstm.hidden_size))
+    outputs = []
+    for direction, inputs in ((0, x), (1, x.gather(1, order.expand_as(x)))):
+        params = weights[direction * per_direction : (direction + 1) * per_direction]
+        hidden = torch._VF.lstm(inputs, (zeros, zeros), params, lstm.bias, 1, 0.0, lstm.training, False, True)[0]
+        outputs.append(hidden if direction == 0 else hidden.gather(1, order.expand_as(hidden)))
+    return torch.cat(outputs, dim=-1) * inside.unsqueeze(-1).to(x.dtype)
+
+
 class BiLSTMEmitter(torch.nn.Module):
     """Token features -> BiLSTM over windows -> tanh layer: emissions ``(n_tokens, n_tags)``."""
 
@@ -141,9 +169,12 @@ class BiLSTMEmitter(torch.nn.Module):
         for start in range(0, windows.shape[0], WINDOW_CHUNK):
             x = tokens[windows[start : start + WINDOW_CHUNK]]
             lengths = window_lengths[start : start + WINDOW_CHUNK]
-            packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-            hidden, _ = self.lstm(packed)
-            hidden, _ = torch.nn.utils.rnn.pad_packed_sequence(hidden, batch_first=True, total_length=x.shape[1])
+            if torch.is_grad_enabled():
+                hidden = unpacked_bilstm(self.lstm, x, lengths)
+            else:
+                packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+                hidden, _ = self.lstm(packed)
+                hidden, _ = torch.nn.utils.rnn.pad_packed_sequence(hidden, batch_first=True, total_length=x.shape[1])
             outputs.append(self.head(self.drop(hidden)))
         scores = torch.cat(outputs, dim=0)
         return scores.reshape(-1, scores.shape[-1])[core].float()
