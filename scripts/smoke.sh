@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The `smoke` workflow at a tiny scale: every step of `all` (assets -> package) in a few minutes.
+# The `smoke` workflow at a tiny scale: every step of `all` (assets -> package), then `experiments`
+# and the T-mixed student, in a few minutes.
 # Run from a project folder (a checkout or a copy of project.yml + configs/) with spacy_bioner
 # installed; assets come from BIONER_DATA_MIRROR when it is set. Extra arguments go to
 # `spacy project run` (e.g. --force).
@@ -10,5 +11,6 @@ python -m spacy project run smoke . \
   --vars.gold_max_epochs 1 --vars.max_steps 4 --vars.eval_frequency 2 \
   --vars.weak_limit 16 --vars.weak_max_epochs 1 --vars.weak_eval_frequency 2 \
   --vars.recorrect_rounds 1 --vars.finetune_max_epochs 1 --vars.teacher_finetune_epochs 1 --vars.student_finetune_epochs 1 --vars.distill_epochs 1 \
+  --vars.mixed_epochs 1 --vars.mixed_epoch_docs 8 \
   --vars.package_version 0.0.1 "$@"
 echo "spacy project run smoke: wall time $(( $(date +%s) - start )) s"

@@ -52,12 +52,16 @@ def test_every_stage_wrote_its_outputs(smoke_run: Path) -> None:
                 "training/recorrect/cdwc/rounds.md", "training/recorrect/cdwa/best.spacy",
                 "training/teachers/tc/finetuned/model-best", "training/teachers/ta/finetuned/model-best",
                 "reports/similarity/similarity.png", "training/student/finetuned/model-best",
-                "metrics/gold/metrics.json", "metrics/student/metrics.json"):
+                "metrics/gold/metrics.json", "metrics/student/metrics.json",
+                "training/student-mixed/model-best", "metrics/student-mixed/metrics.json"):
         assert (smoke_run / rel).exists(), rel
     table1 = (smoke_run / "reports/table1.md").read_text(encoding="utf8")
     assert all(name in table1 for name in ("CDWC", "CDWA", "CDRC", "CDRA"))
     state = json.loads((smoke_run / "training/recorrect/cdwc/state.json").read_text(encoding="utf8"))
     assert len(state["rounds"]) == 1 and state["rounds"][0]["test"] is not None
+    mixed = json.loads((smoke_run / "training/student-mixed/distill.json").read_text(encoding="utf8"))
+    assert mixed["gold"] == ["corpus/cdr/T.spacy"] and mixed["gold_documents"] > 0, mixed  # T mixed in
+    assert mixed["settings"]["epoch_docs"] == 8 and mixed["settings"]["distance"] == "none"
 
 
 def test_experiments_step_reuses_the_workflow_teachers(smoke_run: Path) -> None:

@@ -23,3 +23,11 @@ def test_distill_data_is_read_and_tracked_by_distill_and_similarity() -> None:
         assert "--data weak/cdr/CDWC.spacy" in " ".join(larger[name]["script"])
         assert "weak/cdr/CDWC.spacy" in larger[name]["deps"]
         assert "weak/cdr/cdwc.sample.spacy" not in larger[name]["deps"]
+
+
+def test_student_mixed_reads_t_and_the_distill_data() -> None:
+    command = _commands(distill_data="weak/cdr/CDWC.spacy", mixed_epoch_docs="1000")["distill-mixed"]
+    script = " ".join(command["script"])
+    assert "--mix-gold corpus/cdr/T.spacy" in script and "--epoch-docs 1000" in script
+    assert "--data weak/cdr/CDWC.spacy" in script and "--finetune" not in script
+    assert {"corpus/cdr/T.spacy", "weak/cdr/CDWC.spacy"} <= set(command["deps"])
