@@ -106,6 +106,10 @@ def unpacked_bilstm(lstm: torch.nn.LSTM, x: torch.Tensor, lengths: torch.Tensor)
 class BiLSTMEmitter(torch.nn.Module):
     """Token features -> BiLSTM over windows -> tanh layer: emissions ``(n_tokens, n_tags)``."""
 
+    #: with gradients on, run the BiLSTM through :func:`unpacked_bilstm` (O(L) backprop);
+    #: False trains through the packed LSTM, as inference always runs (benchmarks compare both)
+    unpacked_training = True
+
     def __init__(
         self,
         n_tags: int,
@@ -169,7 +173,7 @@ class BiLSTMEmitter(torch.nn.Module):
         for start in range(0, windows.shape[0], WINDOW_CHUNK):
             x = tokens[windows[start : start + WINDOW_CHUNK]]
             lengths = window_lengths[start : start + WINDOW_CHUNK]
-            if torch.is_grad_enabled():
+            if torch.is_grad_enabled() and self.unpacked_training:
                 hidden = unpacked_bilstm(self.lstm, x, lengths)
             else:
                 packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
