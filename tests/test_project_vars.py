@@ -31,3 +31,29 @@ def test_student_mixed_reads_t_and_the_distill_data() -> None:
     assert "--mix-gold corpus/cdr/T.spacy" in script and "--epoch-docs 1000" in script
     assert "--data weak/cdr/CDWC.spacy" in script and "--finetune" not in script
     assert {"corpus/cdr/T.spacy", "weak/cdr/CDWC.spacy"} <= set(command["deps"])
+
+
+def test_side_by_side_steps_run_each_inner_command_on_its_own_inputs() -> None:
+    import shlex
+
+    commands = _commands(jobs="1")
+    for name, program, sets in (
+        ("recorrect", "recorrect", ("weak/cdr/cdwc.sample.spacy", "weak/cdr/cdwa.sample.spacy")),
+        ("teachers", "teacher", ("training/recorrect/cdwc/best.spacy", "training/recorrect/cdwa/best.spacy")),
+        ("ncbi-recorrect", "recorrect", ("weak/ncbi/dwc.sample.spacy", "weak/ncbi/dwa.sample.spacy")),
+        ("ncbi-teachers", "teacher", ("training/ncbi/recorrect/dwc/best.spacy", "training/ncbi/recorrect/dwa/best.spacy")),
+    ):
+        command = commands[name]
+        (line,) = command["script"]
+        argv = shlex.split(line)
+        assert argv[:6] == ["python", "-m", "spacy_bioner", "parallel", "--jobs", "1"]
+        inner = [shlex.split(text) for text in argv[6:]]
+        assert [args[:5] for args in inner] == [["python", "-m", "spacy_bioner", program, path] for path in sets]
+        for args in inner:
+            assert args[4] in command["deps"]
+            output = args[args.index("--output") + 1]
+            assert any(out.startswith(output + "/") for out in command["outputs"])
+            overrides = args[args.index("--weak-overrides") + 1]
+            assert "training.batcher.size=8" in overrides and "paths.vectors=vectors/w2v" in overrides
+        if program == "recorrect":  # the teachers' vectors are their re-corrected sets' deps already
+            assert "vectors/w2v" in command["deps"]
