@@ -28,7 +28,8 @@ def _rendezvous(me: str, other: str, folder: Path) -> str:
     )
 
 
-def test_commands_run_side_by_side_with_tagged_output_and_their_thread_share(tmp_path: Path) -> None:
+def test_commands_run_side_by_side_with_tagged_output_and_their_thread_share(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     out = io.StringIO()
     codes = run_parallel([_rendezvous("a", "b", tmp_path), _rendezvous("b", "a", tmp_path)], jobs=2, threads=3, out=out)
     assert codes == {1: 0, 2: 0}
@@ -37,13 +38,13 @@ def test_commands_run_side_by_side_with_tagged_output_and_their_thread_share(tmp
     assert lines[0].startswith(f"[1] $ {sys.executable} -c ")
 
 
-def test_one_job_runs_them_in_order(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+def test_one_job_runs_them_in_order_and_a_set_thread_count_wins(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
     log = tmp_path / "log"
-    write = "import sys; open(sys.argv[1], 'a').write(sys.argv[2])"
+    write = "import os, sys; open(sys.argv[1], 'a').write(sys.argv[2] + os.environ['OMP_NUM_THREADS'])"
     out = io.StringIO()
     codes = run_parallel([f"{_py(write)} {log} 1", f"{_py(write)} {log} 2", f"{_py(write)} {log} 3"], jobs=1, threads=2, out=out)
-    assert codes == {1: 0, 2: 0, 3: 0} and log.read_text() == "123"
+    assert codes == {1: 0, 2: 0, 3: 0} and log.read_text() == "152535"
 
 
 def test_cli_names_every_failed_command_and_still_runs_the_others(tmp_path: Path) -> None:
