@@ -61,3 +61,15 @@ def test_cli_names_every_failed_command_and_still_runs_the_others(tmp_path: Path
 def test_empty_command_is_an_error() -> None:
     result = CliRunner().invoke(app, ["parallel", "python -c pass", "  "])
     assert result.exit_code == 1 and "empty command" in result.output
+
+
+def test_default_thread_share_is_the_usable_cores_divided_among_the_jobs(monkeypatch) -> None:
+    import os
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    show = _py("import os; print(os.environ['OMP_NUM_THREADS'], os.environ['MKL_NUM_THREADS'])")
+    out = io.StringIO()
+    assert run_parallel([show, show], jobs=2, out=out) == {1: 0, 2: 0}
+    share = max(1, cores // 2)
+    assert f"[1] {share} {share}" in out.getvalue().splitlines()

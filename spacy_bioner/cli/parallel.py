@@ -52,7 +52,8 @@ def run_parallel(
     argvs = [_argv(command) for command in commands]
     jobs = max(1, min(jobs, len(argvs)))
     if threads is None:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        threads = max(1, cores // jobs)
     env = dict(os.environ)
     if "OMP_NUM_THREADS" not in env:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
