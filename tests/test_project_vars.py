@@ -57,3 +57,30 @@ def test_side_by_side_steps_run_each_inner_command_on_its_own_inputs() -> None:
             assert "training.batcher.size=8" in overrides and "paths.vectors=vectors/w2v" in overrides
         if program == "recorrect":  # the teachers' vectors are their re-corrected sets' deps already
             assert "vectors/w2v" in command["deps"]
+
+
+def _option_values(argv: list, option: str) -> list:
+    """The values after ``option`` up to the next ``--`` option."""
+    start = argv.index(option) + 1
+    end = next((i for i in range(start, len(argv)) if argv[i].startswith("--")), len(argv))
+    return argv[start:end]
+
+
+def test_weak_text_labels_every_unlabeled_asset_and_keeps_every_gold_file_out() -> None:
+    import shlex
+
+    config = load_project_config(ROOT)
+    commands = {command["name"]: command for command in config["commands"]}
+    (line,) = commands["weak-text"]["script"]
+    argv = shlex.split(line)
+    unlabeled = {a["dest"] for a in config["assets"] if a["dest"].startswith("assets/unlabeled/")
+                 and a["dest"].endswith(".PubTator.gz")}
+    assert len(unlabeled) == 20
+    assert set(_option_values(argv, "--dictionary-unlabeled")) == unlabeled
+    gold = {a["dest"] for a in config["assets"] if a["dest"].startswith(("assets/cdr/CDR_", "assets/ncbi_disease/NCBI"))
+            and a["dest"].endswith((".PubTator.txt", "_corpus.txt"))}
+    assert len(gold) == 6 and set(_option_values(argv, "--gold")) == gold
+    # the same PubTator files as the `weak` step, so its CDWC abstracts are all in this one
+    weak = shlex.split(commands["weak"]["script"][0])
+    assert _option_values(argv, "--pubtator") == _option_values(weak, "--pubtator")
+    assert "weak/cdr-text/CDWC.spacy" in commands["weak-text"]["outputs"]
