@@ -34,8 +34,8 @@ def smoke_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = {**os.environ, "BIONER_DATA_MIRROR": str(data_dir.resolve()),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     log_path = project / "smoke.log"
-    # the timeout only guards against a hang (the workflow takes about 5 minutes on 2 idle cores, far
-    # longer when other jobs share them); speed is measured by benchmarks, not here
+    # the timeout only guards against a hang (the workflow takes about 3 minutes on 2 idle cores, far
+    # longer when other jobs share them); speed is measured by benchmarks/workflow.py, not here
     with log_path.open("w", encoding="utf8") as log:
         try:
             proc = subprocess.run(["bash", "scripts/smoke.sh"], cwd=project, env=env, stdout=log,
