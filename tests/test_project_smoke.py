@@ -131,3 +131,23 @@ def test_package_installs_in_a_fresh_venv_and_loads_offline(smoke_run: Path, tmp
     assert result["pipes"] == ["bioner"] and result["name"] == "bioner_cd"
     assert result["tokens"][:3] == ["Cisplatin", "-", "induced"]  # the biomedical tokenizer came along
     assert result["file"].startswith(str(venv))
+
+
+def test_ncbi_workflow_runs_at_the_same_scale(smoke_run: Path) -> None:
+    """`SMOKE_WORKFLOW=ncbi`: the NCBI Disease workflow (DWC/DWA -> DRC/DRA, teachers, student) end to end."""
+    env = {**os.environ, "SMOKE_WORKFLOW": "ncbi",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(["bash", "scripts/smoke.sh"], cwd=smoke_run, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    assert "Skipping 'vectors': nothing changed" in proc.stdout  # shared with the CDR workflow
+    for rel in ("training/ncbi/gold/model-best", "training/ncbi/recorrect/dwc/rounds.md",
+                "training/ncbi/recorrect/dwa/best.spacy", "training/ncbi/teachers/tc/finetuned/model-best",
+                "training/ncbi/teachers/ta/finetuned/model-best", "training/ncbi/student/finetuned/model-best"):
+        assert (smoke_run / rel).exists(), rel
+    for name in ("gold", "student", "teacher_tc", "teacher_ta"):
+        metrics = json.loads((smoke_run / f"metrics/ncbi/{name}/metrics.json").read_text(encoding="utf8"))
+        assert metrics["n_gold_docs"] == 20 and set(metrics["scores"]["per_type"]) <= {"Disease"}, name
+    weak = json.loads((smoke_run / "weak/ncbi/stats.json").read_text(encoding="utf8"))
+    for name in ("CDWC", "CDWA"):  # Disease spans only (--types Disease)
+        assert weak[name]["mentions"]["Chemical"] == 0 and weak[name]["mentions"]["Disease"] > 0, weak[name]
