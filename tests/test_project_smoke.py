@@ -147,7 +147,7 @@ def test_ncbi_workflow_runs_at_the_same_scale(smoke_run: Path) -> None:
         assert (smoke_run / rel).exists(), rel
     for name in ("gold", "student", "teacher_tc", "teacher_ta"):
         metrics = json.loads((smoke_run / f"metrics/ncbi/{name}/metrics.json").read_text(encoding="utf8"))
-        assert metrics["n_gold_docs"] == 20 and set(metrics["scores"]["per_type"]) <= {"Disease"}, name
+        assert metrics["scores"]["n_gold_docs"] == 20 and set(metrics["scores"]["per_type"]) <= {"Disease"}, name
     weak = json.loads((smoke_run / "weak/ncbi/stats.json").read_text(encoding="utf8"))
     for name in ("CDWC", "CDWA"):  # Disease spans only (--types Disease)
         assert weak[name]["mentions"]["Chemical"] == 0 and weak[name]["mentions"]["Disease"] > 0, weak[name]
