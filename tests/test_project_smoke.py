@@ -17,32 +17,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from project_run import ROOT, copy_project, run_smoke, smoke_env
 
 
 @pytest.fixture(scope="module")
 def smoke_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = tmp_path_factory.mktemp("project")
-    # the project is the checkout: its package step also builds the spacy_bioner wheel from it
-    for name in ("project.yml", "configs", "scripts", "setup.cfg", "pyproject.toml", "README.md", "spacy_bioner"):
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, project / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copyfile(src, project / name)
-    env = {**os.environ, "BIONER_DATA_MIRROR": str(data_dir.resolve()),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    log_path = project / "smoke.log"
-    # the timeout only guards against a hang (the workflow takes about 3 minutes on 2 idle cores, far
-    # longer when other jobs share them); speed is measured by benchmarks/workflow.py, not here
-    with log_path.open("w", encoding="utf8") as log:
-        try:
-            proc = subprocess.run(["bash", "scripts/smoke.sh"], cwd=project, env=env, stdout=log,
-                                  stderr=subprocess.STDOUT, text=True, timeout=3600)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"smoke workflow hung for an hour; its log ends:\n{log_path.read_text()[-6000:]}")
-    assert proc.returncode == 0, log_path.read_text(encoding="utf8")[-6000:]
+    copy_project(project)
+    run_smoke(project, data_dir)  # about 3 minutes on 2 idle cores, far longer when other jobs share them
     return project
 
 
@@ -96,8 +78,7 @@ def test_package_carries_the_measured_figures(smoke_run: Path) -> None:
 
 
 def test_rerun_skips_finished_steps(smoke_run: Path) -> None:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.run(["bash", "scripts/smoke.sh"], cwd=smoke_run, env=env, stdout=subprocess.PIPE,
+    proc = subprocess.run(["bash", "scripts/smoke.sh"], cwd=smoke_run, env=smoke_env(), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "Skipping 'distill': nothing changed" in proc.stdout
@@ -132,22 +113,3 @@ def test_package_installs_in_a_fresh_venv_and_loads_offline(smoke_run: Path, tmp
     assert result["tokens"][:3] == ["Cisplatin", "-", "induced"]  # the biomedical tokenizer came along
     assert result["file"].startswith(str(venv))
 
-
-def test_ncbi_workflow_runs_at_the_same_scale(smoke_run: Path) -> None:
-    """`SMOKE_WORKFLOW=ncbi`: the NCBI Disease workflow (DWC/DWA -> DRC/DRA, teachers, student) end to end."""
-    env = {**os.environ, "SMOKE_WORKFLOW": "ncbi",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.run(["bash", "scripts/smoke.sh"], cwd=smoke_run, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-6000:]
-    assert "Skipping 'vectors': nothing changed" in proc.stdout  # shared with the CDR workflow
-    for rel in ("training/ncbi/gold/model-best", "training/ncbi/recorrect/dwc/rounds.md",
-                "training/ncbi/recorrect/dwa/best.spacy", "training/ncbi/teachers/tc/finetuned/model-best",
-                "training/ncbi/teachers/ta/finetuned/model-best", "training/ncbi/student/finetuned/model-best"):
-        assert (smoke_run / rel).exists(), rel
-    for name in ("gold", "student", "teacher_tc", "teacher_ta"):
-        metrics = json.loads((smoke_run / f"metrics/ncbi/{name}/metrics.json").read_text(encoding="utf8"))
-        assert metrics["scores"]["n_gold_docs"] == 20 and set(metrics["scores"]["per_type"]) <= {"Disease"}, name
-    weak = json.loads((smoke_run / "weak/ncbi/stats.json").read_text(encoding="utf8"))
-    for name in ("CDWC", "CDWA"):  # Disease spans only (--types Disease)
-        assert weak[name]["mentions"]["Chemical"] == 0 and weak[name]["mentions"]["Disease"] > 0, weak[name]
