@@ -33,8 +33,8 @@ HEADER = re.compile(r"^(?:\x1b\[1m)?\s*=+ (\S+) =+")
 
 
 def copy_project(dest: Path) -> None:
-    """The files `spacy project run smoke` needs, as the smoke test copies them."""
-    dest.mkdir(parents=True)
+    """The files `spacy project run smoke` needs (the workflow tests copy the project with this too)."""
+    dest.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
         src = ROOT / name
         if src.is_dir():

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# the project is the checkout: its package step also builds the spacy_bioner wheel from it
-PROJECT_FILES = ("project.yml", "configs", "scripts", "setup.cfg", "pyproject.toml", "README.md", "spacy_bioner")
-
-
-def copy_project(dest: Path) -> None:
-    """Copy project.yml, configs/, scripts/ and the package sources of the checkout into ``dest``."""
-    for name in PROJECT_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copyfile(src, dest / name)
+_spec = importlib.util.spec_from_file_location("workflow_benchmark", ROOT / "benchmarks" / "workflow.py")
+_workflow = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_workflow)
+# one list of the files a project copy needs, the benchmark's (it times the same workflow)
+copy_project: Callable[[Path], None] = _workflow.copy_project
 
 
 def smoke_env(data_dir: Optional[Path] = None, workflow: str = "smoke") -> Dict[str, str]:
