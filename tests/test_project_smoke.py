@@ -112,4 +112,3 @@ def test_package_installs_in_a_fresh_venv_and_loads_offline(smoke_run: Path, tmp
     assert result["pipes"] == ["bioner"] and result["name"] == "bioner_cd"
     assert result["tokens"][:3] == ["Cisplatin", "-", "induced"]  # the biomedical tokenizer came along
     assert result["file"].startswith(str(venv))
-
