@@ -33,7 +33,8 @@ HEADER = re.compile(r"^(?:\x1b\[1m)?\s*=+ (\S+) =+")
 
 
 def copy_project(dest: Path) -> None:
-    """The files `spacy project run smoke` needs (the workflow tests copy the project with this too)."""
+    """The files `spacy project run smoke` needs (the workflow tests copy the project with this too;
+    the package step builds the spacy_bioner wheel from the copy)."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
         src = ROOT / name
@@ -52,8 +53,18 @@ def step_times(lines: List[Tuple[float, str]], end: float) -> Dict[str, float]:
     return times
 
 
+def smoke_env(data_dir: Optional[Path] = None, workflow: str = "smoke") -> Dict[str, str]:
+    """Environment for scripts/smoke.sh: this interpreter's bin/ first on PATH, ``workflow`` as
+    SMOKE_WORKFLOW (never one inherited from the shell) and, when given, ``data_dir`` as the mirror."""
+    env = {**os.environ, "SMOKE_WORKFLOW": workflow,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    if data_dir is not None:
+        env["BIONER_DATA_MIRROR"] = str(data_dir.resolve())
+    return env
+
+
 def run_smoke(project: Path, extra: List[str], log_path: Path) -> Tuple[Dict[str, float], float]:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = smoke_env()
     lines: List[Tuple[float, str]] = []
     start = time.perf_counter()
     with subprocess.Popen(["bash", "scripts/smoke.sh", *extra], cwd=project, env=env, text=True,
