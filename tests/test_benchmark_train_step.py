@@ -1,4 +1,4 @@
-"""benchmarks/train_step.py: times both BiLSTM paths on the same batches and leaves the default on."""
+"""benchmarks/train_step.py: times whole abstracts against sentence chunks in one run and prints the table."""
 
 import importlib.util
 import json
@@ -9,7 +9,6 @@ import torch
 from spacy.tokens import DocBin
 
 from spacy_bioner.corpus.tokenizer import make_bio_nlp
-from spacy_bioner.models.bilstm_crf import BiLSTMEmitter
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "train_step.py"
 
@@ -29,15 +28,17 @@ def test_train_step_benchmark_prints_both_paths(tmp_path, capsys):
     DocBin(docs=docs).to_disk(tmp_path / "T.spacy")
     threads = torch.get_num_threads()
     try:
-        code = script.main(["--train", str(tmp_path / "T.spacy"), "--batch", "2", "--threads", "1",
-                            "--steps", "2", "--json", str(tmp_path / "rows.json")])  # fmt: skip
+        code = script.main(["--train", str(tmp_path / "T.spacy"), "--settings", "abstracts:2,chunks:4:8",
+                            "--threads", "1", "--tokens", "5", "--rounds", "1", "--json", str(tmp_path / "rows.json")])  # fmt: skip
     finally:
         torch.set_num_threads(threads)
     assert code == 0
     out = capsys.readouterr().out
-    assert "packed s/step (baseline)" in out and "| 1 | 2 |" in out
-    (row,) = json.loads((tmp_path / "rows.json").read_text(encoding="utf8"))
-    assert row["packed_s"] > 0 and row["unpacked_s"] > 0 and row["tokens_per_step"] > 0
-    assert BiLSTMEmitter.unpacked_training is True
+    assert "baseline: abstracts:2" in out and "| 1 | abstracts:2 |" in out and "| 1 | chunks:4:8 |" in out
+    rows = json.loads((tmp_path / "rows.json").read_text(encoding="utf8"))
+    assert [r["setting"] for r in rows] == ["abstracts:2", "chunks:4:8"]
+    assert all(r["tokens_per_s"] > 0 and r["tokens_per_step"] > 0 for r in rows) and rows[0]["speedup"] == 1.0
     with pytest.raises(SystemExit):
         script.main(["--train", str(tmp_path / "missing.spacy")])
+    with pytest.raises(ValueError, match="unknown setting"):
+        script.main(["--train", str(tmp_path / "T.spacy"), "--settings", "sentences:3"])

@@ -14,6 +14,7 @@ from itertools import islice
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy
+from spacy.attrs import ENT_IOB, ENT_TYPE, ORTH
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
@@ -190,8 +191,13 @@ class CRFEntityRecognizer(TrainablePipe):
     def gold_tag_ids(self, examples: Sequence[Example]) -> List[numpy.ndarray]:
         """Gold BIO tag ids per predicted token (``-1`` where the annotation is missing)."""
         index = {tag: i for i, tag in enumerate(self.tags)}
+        by_type = {self.vocab.strings[label]: (index[f"B-{label}"], index[f"I-{label}"]) for label in self.labels}
         out = []
         for i, eg in enumerate(examples):
+            same = _tag_ids_same_tokens(eg, by_type)
+            if same is not None:
+                out.append(same)
+                continue
             ids = numpy.full((len(eg.predicted),), MISSING, dtype="int64")
             for j, tag in enumerate(biluo_to_bio(eg.get_aligned_ner())):
                 if tag is None:
@@ -282,6 +288,30 @@ class CRFEntityRecognizer(TrainablePipe):
             doc.set_ents(ents, default="outside")
             for ent, value in zip(ents, span_confidences(marginals, path, spans, self.confidence)):
                 ent._.set(CONFIDENCE_ATTR, value)
+
+
+def _tag_ids_same_tokens(eg: Example, by_type: Dict[int, Tuple[int, int]]) -> Optional[numpy.ndarray]:
+    """Gold tag ids read straight off the reference's ENT_IOB/ENT_TYPE arrays when the predicted
+    doc has the reference's tokens (the usual case in training), else ``None``.
+
+    Equal to the tags that ``eg.get_aligned_ner()`` gives through the alignment, without its
+    per-token Python work; ``None`` also for a type the pipe does not know (the aligned path
+    then raises its error).
+    """
+    x, y = eg.predicted, eg.reference
+    if len(x) != len(y) or x.text != y.text or not numpy.array_equal(x.to_array(ORTH), y.to_array(ORTH)):
+        return None
+    iob_type = y.to_array([ENT_IOB, ENT_TYPE])
+    iob, types = iob_type[:, 0], iob_type[:, 1]
+    ids = numpy.full((len(y),), MISSING, dtype="int64")
+    ids[iob == 2] = 0  # O
+    for type_hash in numpy.unique(types[(iob == 1) | (iob == 3)]):
+        if int(type_hash) not in by_type:
+            return None
+        b_id, i_id = by_type[int(type_hash)]
+        ids[(types == type_hash) & (iob == 3)] = b_id
+        ids[(types == type_hash) & (iob == 1)] = i_id
+    return ids
 
 
 def span_confidences(marginals: numpy.ndarray, path: numpy.ndarray, spans: Sequence, how: str = "mean") -> List[float]:
