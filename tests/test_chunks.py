@@ -111,3 +111,36 @@ def test_fast_gold_tags_equal_the_aligned_tags(nlp):
             pipe.gold_tag_ids([Example(nlp.make_doc(doc.text), doc)])
     finally:
         nlp.remove_pipe("bioner_crf")
+
+
+def test_char_cnn_calls_by_length_bucket_give_the_same_features():
+    import torch
+    from spacy_bioner.models.bilstm_crf import CHAR_BUCKETS, CharCNN, char_chunks
+    lengths = sorted(random.Random(1).choice(range(1, 40)) for _ in range(300))
+    chunks = char_chunks(lengths)
+    assert chunks[0][0] == 0 and chunks[-1][1] == len(lengths)
+    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
+    assert len(chunks) == len({min([i for i, e in enumerate(CHAR_BUCKETS) if n <= e] or [5]) for n in lengths})
+    assert all(longest == lengths[end - 1] for _, end, longest in chunks)
+    torch.manual_seed(0)
+    cnn = CharCNN(64, 8, 6, 3)
+    ids = torch.zeros((len(lengths), max(lengths)), dtype=torch.int64)
+    for i, n in enumerate(lengths):
+        ids[i, :n] = torch.randint(1, 64, (n,))
+    whole = cnn(ids, [(0, len(lengths), max(lengths))])
+    assert torch.allclose(cnn(ids, chunks), whole, atol=1e-6)
+
+
+def test_dropout_scales_kept_units_and_is_identity_in_eval():
+    import torch
+    from spacy_bioner.models.bilstm_crf import Dropout
+    drop = Dropout(0.25)
+    x = torch.ones(4000, 10)
+    y = drop(x)
+    values = torch.unique(y).tolist()
+    assert len(values) == 2 and values[0] == 0.0 and values[1] == pytest.approx(1.0 / 0.75)
+    assert abs((y == 0).float().mean().item() - 0.25) < 0.02
+    drop.eval()
+    assert drop(x) is x
+    with pytest.raises(ValueError):
+        Dropout(1.0)

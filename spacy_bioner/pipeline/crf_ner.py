@@ -14,7 +14,7 @@ from itertools import islice
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy
-from spacy.attrs import ENT_IOB, ENT_TYPE, ORTH
+from spacy.attrs import ENT_IOB, ENT_TYPE, ORTH, SPACY
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
@@ -299,7 +299,7 @@ def _tag_ids_same_tokens(eg: Example, by_type: Dict[int, Tuple[int, int]]) -> Op
     then raises its error).
     """
     x, y = eg.predicted, eg.reference
-    if len(x) != len(y) or x.text != y.text or not numpy.array_equal(x.to_array(ORTH), y.to_array(ORTH)):
+    if len(x) != len(y) or not numpy.array_equal(x.to_array([ORTH, SPACY]), y.to_array([ORTH, SPACY])):
         return None
     iob_type = y.to_array([ENT_IOB, ENT_TYPE])
     iob, types = iob_type[:, 0], iob_type[:, 1]
