@@ -81,7 +81,11 @@ def test_bilstm_crf_has_the_paper_settings():
     assert (model["hidden_width"], model["dropout"], model["embed_width"]) == (150, 0.5, 100)
     optimizer = config["training"]["optimizer"]
     assert optimizer["learn_rate"] == 0.001 and optimizer["beta1"] < 1e-6  # RMSProp-like Adam
-    assert config["training"]["batcher"]["size"] == 4
+    # the paper's 4 abstracts per step, as sentence chunks of <= 64 tokens: 2,000 padded tokens
+    assert config["training"]["batcher"] == {"@batchers": "spacy.batch_by_padded.v1", "size": 2000, "buffer": 256,
+                                             "discard_oversize": False, "get_length": None}
+    assert config["corpora"]["train"]["augmenter"] == {"@augmenters": "spacy_bioner.sentence_chunks.v1", "max_tokens": 64}
+    assert config["corpora"]["dev"]["augmenter"] is None  # evaluation on whole abstracts
 
 
 def test_transformer_configs_differ_only_in_the_weights():

@@ -54,7 +54,7 @@ def test_side_by_side_steps_run_each_inner_command_on_its_own_inputs() -> None:
             output = args[args.index("--output") + 1]
             assert any(out.startswith(output + "/") for out in command["outputs"])
             overrides = args[args.index("--weak-overrides") + 1]
-            assert "training.batcher.size=8" in overrides and "paths.vectors=vectors/w2v" in overrides
+            assert "training.batcher.size=4000" in overrides and "paths.vectors=vectors/w2v" in overrides
         if program == "recorrect":  # the teachers' vectors are their re-corrected sets' deps already
             assert "vectors/w2v" in command["deps"]
 
