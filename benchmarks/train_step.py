@@ -3,11 +3,12 @@
 Trains ``configs/bilstm_crf.cfg`` (initialised on T, optionally with the project's word vectors)
 with several batch shapes, timed in the same run and interleaved round by round (so that a
 busy machine slows every setting alike), and prints tokens per second per setting and thread
-count. The baseline is the shape the workflow used before sentence chunks: 4 whole abstracts
-per step (``spacy.batch_by_sequence.v1``, size 4). A setting is written ``abstracts:N`` (N
+count. The baseline (the first setting) is the training as it was before these levers:
+``legacy:abstracts:4``, 4 whole abstracts per step (``spacy.batch_by_sequence.v1``, size 4)
+through the legacy code paths (:func:`legacy_code`). A setting is written ``abstracts:N`` (N
 abstracts per step) or ``chunks:M:P`` (runs of whole sentences of at most M tokens, see
 :mod:`spacy_bioner.corpus.chunks`, batched by ``spacy.batch_by_padded.v1`` with size P padded
-tokens).
+tokens), either prefixed by ``legacy:``.
 
     python benchmarks/train_step.py --train corpus/cdr/T.spacy --vectors vectors/w2v
 """
@@ -15,12 +16,13 @@ tokens).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import statistics
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, Iterator, List
 
 import torch
 from spacy import util
@@ -31,14 +33,33 @@ from spacy.util import registry
 from thinc.api import fix_random_seed
 
 from spacy_bioner.corpus.chunks import sentence_chunks
+from spacy_bioner.models import bilstm_crf
+from spacy_bioner.pipeline import crf_ner
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SETTINGS = "abstracts:4,abstracts:32,chunks:64:1000,chunks:64:2000,chunks:64:4000,chunks:128:4000"
+DEFAULT_SETTINGS = "legacy:abstracts:4,abstracts:4,chunks:64:1000,chunks:64:2000,chunks:64:4000,chunks:128:4000"
+
+
+@contextlib.contextmanager
+def legacy_code(on: bool) -> Iterator[None]:
+    """With ``on``, the training code as it was before this benchmark's levers: gold tags through
+    spaCy's alignment, one char-CNN call padded to the batch's longest word, Bernoulli dropout."""
+    if not on:
+        yield
+        return
+    saved = (crf_ner._tag_ids_same_tokens, bilstm_crf.CHAR_BUCKETS, bilstm_crf.Dropout.forward)
+    crf_ner._tag_ids_same_tokens = lambda eg, by_type: None
+    bilstm_crf.CHAR_BUCKETS = ()
+    bilstm_crf.Dropout.forward = lambda self, x: torch.nn.functional.dropout(x, self.p, self.training)
+    try:
+        yield
+    finally:
+        crf_ner._tag_ids_same_tokens, bilstm_crf.CHAR_BUCKETS, bilstm_crf.Dropout.forward = saved
 
 
 def make_batches(nlp, docs, setting: str, seed: int = 0) -> List[List[Example]]:
     """All of T as batches of one setting, in a seeded random order."""
-    kind, *params = setting.split(":")
+    kind, *params = setting.removeprefix("legacy:").split(":")
     rng = random.Random(seed)
     docs = list(docs)
     rng.shuffle(docs)
@@ -84,18 +105,20 @@ def main(argv: List[str] = None) -> int:
         rates: Dict[str, List[float]] = {s: [] for s in settings}
         steps: Dict[str, List[int]] = {s: [] for s in settings}
         for s in settings:  # warm-up step per setting
-            nlp.update(batches[s][0], sgd=optimizer)
+            with legacy_code(s.startswith("legacy:")):
+                nlp.update(batches[s][0], sgd=optimizer)
         for _ in range(args.rounds):
             for s in settings:
                 tokens = n = 0
-                start = time.perf_counter()
-                while tokens < args.tokens:
-                    batch = batches[s][cursor[s] % len(batches[s])]
-                    cursor[s] += 1
-                    nlp.update(batch, sgd=optimizer)
-                    tokens += sum(len(eg.reference) for eg in batch)
-                    n += 1
-                rates[s].append(tokens / (time.perf_counter() - start))
+                with legacy_code(s.startswith("legacy:")):
+                    start = time.perf_counter()
+                    while tokens < args.tokens:
+                        batch = batches[s][cursor[s] % len(batches[s])]
+                        cursor[s] += 1
+                        nlp.update(batch, sgd=optimizer)
+                        tokens += sum(len(eg.reference) for eg in batch)
+                        n += 1
+                    rates[s].append(tokens / (time.perf_counter() - start))
                 steps[s].append(n)
         base = statistics.median(rates[settings[0]])
         for s in settings:

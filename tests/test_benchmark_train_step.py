@@ -28,17 +28,32 @@ def test_train_step_benchmark_prints_both_paths(tmp_path, capsys):
     DocBin(docs=docs).to_disk(tmp_path / "T.spacy")
     threads = torch.get_num_threads()
     try:
-        code = script.main(["--train", str(tmp_path / "T.spacy"), "--settings", "abstracts:2,chunks:4:8",
+        code = script.main(["--train", str(tmp_path / "T.spacy"), "--settings", "legacy:abstracts:2,chunks:4:8",
                             "--threads", "1", "--tokens", "5", "--rounds", "1", "--json", str(tmp_path / "rows.json")])  # fmt: skip
     finally:
         torch.set_num_threads(threads)
     assert code == 0
     out = capsys.readouterr().out
-    assert "baseline: abstracts:2" in out and "| 1 | abstracts:2 |" in out and "| 1 | chunks:4:8 |" in out
+    assert "baseline: legacy:abstracts:2" in out and "| 1 | legacy:abstracts:2 |" in out and "| 1 | chunks:4:8 |" in out
     rows = json.loads((tmp_path / "rows.json").read_text(encoding="utf8"))
-    assert [r["setting"] for r in rows] == ["abstracts:2", "chunks:4:8"]
+    assert [r["setting"] for r in rows] == ["legacy:abstracts:2", "chunks:4:8"]
     assert all(r["tokens_per_s"] > 0 and r["tokens_per_step"] > 0 for r in rows) and rows[0]["speedup"] == 1.0
     with pytest.raises(SystemExit):
         script.main(["--train", str(tmp_path / "missing.spacy")])
     with pytest.raises(ValueError, match="unknown setting"):
         script.main(["--train", str(tmp_path / "T.spacy"), "--settings", "sentences:3"])
+
+
+def test_legacy_code_restores_the_levers():
+    spec = importlib.util.spec_from_file_location("train_step_script", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    from spacy_bioner.models import bilstm_crf
+    from spacy_bioner.pipeline import crf_ner
+
+    before = (crf_ner._tag_ids_same_tokens, bilstm_crf.CHAR_BUCKETS, bilstm_crf.Dropout.forward)
+    with script.legacy_code(True):
+        assert bilstm_crf.char_chunks([1, 5, 30]) == [(0, 3, 30)]  # one call, padded to the longest
+        assert crf_ner._tag_ids_same_tokens(None, {}) is None
+    assert (crf_ner._tag_ids_same_tokens, bilstm_crf.CHAR_BUCKETS, bilstm_crf.Dropout.forward) == before
+    assert len(bilstm_crf.char_chunks([1, 5, 30])) == 3
