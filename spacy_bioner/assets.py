@@ -411,9 +411,10 @@ def build_asset(asset: Asset, root: Path, downloader: Downloader, gold: Optional
     part.replace(target)
 
 
-def read_gold(root: Path) -> FrozenSet[str]:
-    """PMIDs of the gold corpora under ``root`` (they must be fetched first)."""
-    paths = [root / dest for dest in GOLD_ASSETS]
+def read_gold(root: Path, listed: Optional[Iterable[str]] = None) -> FrozenSet[str]:
+    """PMIDs of the gold corpora under ``root`` (those of GOLD_ASSETS in ``listed``; all by default)."""
+    dests = [d for d in GOLD_ASSETS if listed is None or d in set(listed)]
+    paths = [root / dest for dest in dests]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise AssetError(f"the gold corpora must be fetched before the unlabelled ones; missing {missing}")
@@ -496,7 +497,7 @@ def fetch_assets(
     gold: Optional[FrozenSet[str]] = None
     for asset in ordered:
         if mirror is None and asset.derived and gold is None:
-            gold = read_gold(root)
+            gold = read_gold(root, [a.dest for a in assets])
         started = time.monotonic()
         done[asset.dest] = fetch_asset(asset, root, mirror, downloader, gold)
         if progress:
