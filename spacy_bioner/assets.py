@@ -240,7 +240,8 @@ class Downloader:
         part = target.with_name(target.name + ".part")
         target.parent.mkdir(parents=True, exist_ok=True)
         have = part.stat().st_size if part.exists() else 0
-        headers = {"Range": f"bytes={have}-"} if have else {}
+        # identity: Content-Length and Range count the file's own bytes, not a compressed form
+        headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={have}-"} if have else {})}
         if self.progress:
             self.progress(f"downloading {real}" + (f" (resuming at {have} bytes)" if have else ""))
         try:
@@ -250,6 +251,8 @@ class Downloader:
                     return self.fetch(url, target)
                 resp.raise_for_status()
                 resumed = bool(have) and resp.status_code == 206
+                # keep what arrives before a broken connection (checked against Content-Length below)
+                resp.raw.enforce_content_length = False
                 expected = resp.headers.get("Content-Length")
                 written = 0
                 f = None
