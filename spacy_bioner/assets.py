@@ -486,7 +486,7 @@ def fetch_assets(
     """Fetch every asset; return {dest: how}. Stops at the first error (nothing half-written).
 
     Plain assets come first, so that the gold corpora are in place when the converters of the
-    unlabelled corpora need their PMIDs.
+    unlabelled corpora need their PMIDs; derived assets without a public source come last.
     """
     if mirror is None and os.environ.get(MIRROR_ENV):
         mirror = Path(os.environ[MIRROR_ENV])
@@ -495,7 +495,9 @@ def fetch_assets(
     if downloader is None:
         downloader = Downloader(base_url=base_url or os.environ.get(BASE_URL_ENV) or None, progress=progress)
     assets = list(assets)
-    ordered = [a for a in assets if not a.derived] + [a for a in assets if a.derived]
+    # plain files first (the converters need the gold corpora), mirror-only files last (so that
+    # without a mirror everything that can be built is in place before the error)
+    ordered = sorted(assets, key=lambda a: 0 if not a.derived else (1 if a.sources else 2))
     done: Dict[str, str] = {}
     gold: Optional[FrozenSet[str]] = None
     for asset in ordered:

@@ -58,6 +58,10 @@ def test_assets_command_builds_everything_then_skips(setup, monkeypatch):
         assert result.exit_code == 0, result.output
         assert f"{len(the_cases) + 1} assets verified ({len(the_cases) + 1} present)" in result.output
         assert len(server.log) == requests_before
+        assert (root / SOURCES_DIR).is_dir()
+        result = CliRunner().invoke(app, ["assets", str(path), "--root", str(root), "--no-keep-sources"])
+        assert result.exit_code == 0, result.output
+        assert not (root / SOURCES_DIR).exists()
 
 
 def test_deleted_asset_is_rebuilt_from_cached_sources(setup):
@@ -211,3 +215,17 @@ def test_malformed_sources_in_project_yml(tmp_path):
     srsly.write_yaml(path, {"assets": [bad]})
     with pytest.raises(AssetError, match="needs 'path' and 'sha256'"):
         load_assets(path)
+
+
+def test_mirror_only_asset_comes_last(setup):
+    """Without a mirror, an asset with no public source fails only after everything else is built."""
+    path, root, files, the_cases = setup
+    cfg = srsly.read_yaml(path)
+    cfg["assets"].insert(0, {"dest": "assets/unlabeled/old.PubTator.gz", "url": "https://github.com/o/r",
+                             "sha256": "0" * 64, "derived": "from older versions"})
+    srsly.write_yaml(path, cfg)
+    with FileServer(files) as server:
+        with pytest.raises(AssetError, match="old.PubTator.gz is derived .* no public source"):
+            _fetch(path, root, server)
+    assert all((root / c.dest).exists() for c in the_cases)
+    assert not (root / "assets/unlabeled/old.PubTator.gz").exists()

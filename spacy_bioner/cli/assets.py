@@ -1,11 +1,12 @@
 """CLI commands: fetch the project's data files."""
 
+import shutil
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from ..assets import BASE_URL_ENV, MIRROR_ENV, AssetError, Downloader, fetch_assets, load_assets
+from ..assets import BASE_URL_ENV, MIRROR_ENV, SOURCES_DIR, AssetError, Downloader, fetch_assets, load_assets
 from ._app import app
 
 
@@ -23,6 +24,9 @@ def assets_command(
     ),
     timeout: float = typer.Option(60.0, help="Seconds to wait for a server before a retry"),
     retries: int = typer.Option(4, help="Retries of a download after a connection error, timeout or HTTP 429/5xx"),
+    keep_sources: bool = typer.Option(
+        True, help="Keep the verified sources in assets/.sources (a rerun converts without downloading)"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print each download and each asset"),
 ) -> None:
     """Fetch every asset of project.yml and verify its checksums.
@@ -40,6 +44,8 @@ def assets_command(
     except AssetError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1)
+    if not keep_sources:
+        shutil.rmtree(root / SOURCES_DIR, ignore_errors=True)
     counts: dict = {}
     for how in done.values():
         counts[how] = counts.get(how, 0) + 1
