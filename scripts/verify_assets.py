@@ -122,7 +122,7 @@ def main() -> int:
         for asset in assets:
             if not asset.derived:
                 fetch_asset(asset, root, None, downloader)
-        gold = read_gold(root)
+        gold = read_gold(root, [a.dest for a in assets])
         rows = []
         for asset in derived:
             started = time.monotonic()
@@ -140,6 +140,8 @@ def main() -> int:
             rows.append((asset.dest, asset.convert or "-", rows_n, docs, equal, f"{time.monotonic() - started:.1f}", note))
     finally:
         server.shutdown()
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
     header = ("asset", "converter", "rows", "docs", "equal to mirror", "s", "note")
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header) - 1)]
     print(" | ".join(h.ljust(w) for h, w in zip(header, widths)) + " | note")
@@ -148,8 +150,6 @@ def main() -> int:
         print(" | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + f" | {r[-1]}")
     equal = sum(r[4] == "yes" for r in rows)
     print(f"\n{equal} of {len(rows)} derived assets rebuilt from their public sources equal the mirror's files")
-    if args.work is None:
-        shutil.rmtree(work, ignore_errors=True)
     return 0 if equal == len(rows) else 1
 
 
