@@ -9,12 +9,16 @@ file whose PMID 999 must never reach an unlabelled corpus.
 from __future__ import annotations
 
 import bz2
+import gzip
 import hashlib
 import io
 import json
 import pickle
 import tarfile
+import threading
+import time
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -200,9 +204,6 @@ def cases(tmp: Path) -> List[Case]:
 
 
 # --------------------------------------------------------------------------- a file server with faults
-import threading  # noqa: E402
-import time  # noqa: E402
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
 
 
 @dataclass
@@ -296,8 +297,6 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 def project(tmp: Path, the_cases: List[Case]) -> Tuple[Dict, Dict[str, bytes]]:
     """A project.yml dict (the gold corpus + every case) and the files a server must hold for it."""
-    import gzip as _gzip
-
     files: Dict[str, bytes] = {}
     gold_url = f"https://raw.githubusercontent.com/gold/corpus/{COMMIT}/gold.txt"
     files[f"/raw.githubusercontent.com/gold/corpus/{COMMIT}/gold.txt"] = GOLD
@@ -313,7 +312,7 @@ def project(tmp: Path, the_cases: List[Case]) -> Tuple[Dict, Dict[str, bytes]]:
             url = f"https://github.com/owner/{repo}/archive/{COMMIT}.tar.gz"
             files[url[len("https:/"):]] = tar_gz(f"{repo}-{COMMIT}", inside)
             sources.append({"url": url, "files": {f: manifest_sha256(inside, f) for f in case.folders}})
-        mirror_bytes = _gzip.compress(case.expected, mtime=0)
+        mirror_bytes = gzip.compress(case.expected, mtime=0)
         assets.append({
             "dest": case.dest, "url": sources[0]["url"], "checksum": hashlib.md5(mirror_bytes).hexdigest(),
             "sha256": sha256(mirror_bytes), "derived": "converted", "convert": case.convert,
