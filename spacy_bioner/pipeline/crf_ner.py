@@ -7,8 +7,14 @@ marginalised); prediction is Viterbi. Each predicted entity gets ``span._.confid
 over its tokens of the CRF marginal probability of the predicted tag (``confidence = "min"`` in
 the component config uses the minimum instead). Confidences live in ``doc.user_data`` (spaCy's
 store for extension values), so they survive ``DocBin(store_user_data=True)``.
+
+Forked processes (``nlp.pipe(texts, n_process=N)``, spaCy's default on Linux) run torch on one
+thread: torch's OpenMP thread pool does not survive a fork, and a forked child that enters a
+parallel region waits forever for the parent's threads (whatever the caller's
+``OMP_NUM_THREADS``). Importing this module registers the fork handler that sees to it.
 """
 
+import os
 
 from itertools import islice
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -49,6 +55,18 @@ DEFAULT_CRF_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 
 if not Span.has_extension(CONFIDENCE_ATTR):
     Span.set_extension(CONFIDENCE_ATTR, default=None)
+
+
+def _one_torch_thread_after_fork() -> None:
+    """In a forked child: torch on one thread, so that it never enters the OpenMP pool that
+    the fork left without its threads (``nlp.pipe(n_process=N)`` would otherwise hang)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; spawned workers (Windows, macOS) start afresh
+    os.register_at_fork(after_in_child=_one_torch_thread_after_fork)
 
 
 @Language.factory(
