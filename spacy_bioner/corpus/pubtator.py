@@ -4,7 +4,8 @@ A record is a title line ``PMID|t|title``, an abstract line ``PMID|a|abstract``,
 tab-separated annotation lines::
 
     PMID  start  end  text  type  [ids  [extra ...]]     a mention (ids split on "|")
-    PMID  CID    id   id                                 a relation (2nd column not an offset)
+    PMID  CID    id   id                                 a relation (2nd column not an offset,
+                                                         and not 5+ columns with an integer 3rd)
 
 Records are separated by blank lines; blank lines carry no meaning, so missing separators,
 extra blank lines and files that start with blank lines (NCBI Disease) are all fine.
@@ -122,7 +123,7 @@ def parse_pubtator(
     text_only: bool = False,
 ) -> List[Document]:
     """Parse PubTator text held in memory (e.g. an HTTP response body); see ``read_pubtator``."""
-    lines = _numbered_lines(io.StringIO(text, newline="\n"), name)
+    lines = _numbered_lines(io.StringIO(text, newline="\n"), name, final_newline=False)
     return list(_parse_lines(lines, name, type_map, require_abstract, text_only))
 
 
@@ -162,8 +163,16 @@ class _GzipLines:
             ) from err
 
 
-def _numbered_lines(stream: Iterable[Union[str, bytes]], label: str) -> Iterator[Tuple[int, str]]:
-    """Yield (line number, line without its end-of-line), decoding bytes as strict UTF-8."""
+def _numbered_lines(
+    stream: Iterable[Union[str, bytes]], label: str, final_newline: bool = True
+) -> Iterator[Tuple[int, str]]:
+    """Yield (line number, line without its end-of-line), decoding bytes as strict UTF-8.
+
+    A carriage return left inside a line (old Mac CR-only line endings, or a stray one) and a
+    byte-order mark at the start of a later line are errors: each would otherwise merge lines or
+    hide inside a PMID. With ``final_newline``, a last line without its newline (a file cut
+    short) is an error too.
+    """
     for lineno, raw in enumerate(stream, 1):
         if isinstance(raw, bytes):
             try:
@@ -175,10 +184,33 @@ def _numbered_lines(stream: Iterable[Union[str, bytes]], label: str) -> Iterator
                 ) from None
         else:
             line = raw
-        if line.endswith("\n"):
+        complete = line.endswith("\n")
+        if complete:
             line = line[:-2] if line.endswith("\r\n") else line[:-1]
         if lineno == 1 and line.startswith("\ufeff"):
             line = line[1:]
+        if "\r" in line and line.strip(_BLANK_CHARS):
+            column = line.index("\r") + 1
+            raise CorpusFormatError(
+                label,
+                lineno,
+                f"carriage return (\\r) inside the line at column {column}: "
+                "CR-only (old Mac) line endings? Convert the file to LF (or CRLF) line endings",
+            )
+        if line.startswith("\ufeff"):
+            raise CorpusFormatError(
+                label,
+                lineno,
+                "the line starts with a byte-order mark (U+FEFF, invisible): only the first line "
+                "of a file may (were two files concatenated?)",
+            )
+        if not complete and final_newline and line.strip(_BLANK_CHARS):
+            raise CorpusFormatError(
+                label,
+                lineno,
+                "the file ends inside this line, without a newline: it looks truncated "
+                "(a complete PubTator file ends with a newline)",
+            )
         yield lineno, line
 
 
@@ -206,7 +238,7 @@ def _parse_lines(
                 if doc is not None:
                     if text is None and require_abstract:
                         raise _no_abstract(label, doc, doc_line)
-                    _check_duplicate(doc, doc_line, seen, label)
+                    check_duplicate(doc, doc_line, seen, label)
                     n_docs += 1
                     yield doc
                 if any(c.isspace() for c in pmid):
@@ -268,7 +300,7 @@ def _parse_lines(
         if text_only:
             continue
         second = cols[1]
-        if second and not (second[0].isdigit() or second[0] in "+-"):
+        if second and not (second[0].isdigit() or second[0] in "+-") and not _mention_shaped(cols):
             if len(cols) < 3:
                 raise CorpusFormatError(
                     label,
@@ -281,7 +313,7 @@ def _parse_lines(
     if doc is not None:
         if text is None and require_abstract:
             raise _no_abstract(label, doc, doc_line)
-        _check_duplicate(doc, doc_line, seen, label)
+        check_duplicate(doc, doc_line, seen, label)
         n_docs += 1
         yield doc
     if n_docs == 0:
@@ -332,6 +364,13 @@ def _parse_mention(
     return Mention(start, end, span, etype, ids, tuple(cols[6:]))
 
 
+def _mention_shaped(cols: List[str]) -> bool:
+    """Five or more columns with an integer third one: a mention line, whatever its second
+    column holds (a relation line is ``PMID, type, id, id``), so that a damaged start offset
+    (``x22``, `` 22``, ``NA``) is an error instead of a relation."""
+    return len(cols) >= 5 and cols[2].isascii() and cols[2].isdigit()
+
+
 def _offset(value: str, which: str, label: str, lineno: int) -> int:
     if value.isascii() and value.isdigit():
         return int(value)
@@ -346,9 +385,10 @@ def _no_abstract(label: str, doc: Document, doc_line: int) -> CorpusFormatError:
     )
 
 
-def _check_duplicate(
+def check_duplicate(
     doc: Document, doc_line: int, seen: Dict[str, Tuple[int, int]], label: str
 ) -> None:
+    """Record ``doc`` in ``seen``; warn on an identical repeat of a PMID, raise on another."""
     digest = hash((doc.title, doc.abstract, tuple(doc.mentions), tuple(doc.relations)))
     first = seen.get(doc.pmid)
     if first is None:
@@ -392,11 +432,17 @@ def format_pubtator(doc: Document) -> str:
     for mention in doc.mentions:
         lines.append(_format_mention(pmid, mention, text))
     for rel in doc.relations:
+        cols = [pmid, rel.type, *rel.args]
         if not rel.type or rel.type[0].isdigit() or rel.type[0] in "+-" or not rel.args:
             raise ValueError(
                 f"PMID {pmid}: relation {rel} needs a type that is not an offset and arguments"
             )
-        lines.append(_join_columns(pmid, [pmid, rel.type, *rel.args], f"relation {rel}"))
+        if _mention_shaped(cols):
+            raise ValueError(
+                f"PMID {pmid}: relation {rel} has the shape of a mention line (5+ columns, an "
+                "integer 3rd one) and would read back as one"
+            )
+        lines.append(_join_columns(pmid, cols, f"relation {rel}"))
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,162 @@
+"""Bad input never passes silently: each case of issue 24, as a reader or a CLI command meets it.
+
+Every damaged file either reads completely or ends the command with exit 1 and one line that
+names the file and the line (or record). The generated cases are in ``test_fuzz_input.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import pytest
+from typer.testing import CliRunner
+
+from spacy_bioner.cli import app
+from spacy_bioner.corpus.bioc import read_bioc
+from spacy_bioner.corpus.document import CorpusFormatError
+from spacy_bioner.corpus.pubtator import format_pubtator, read_pubtator
+
+FIXTURES = Path(__file__).parent / "fixtures" / "pubtator"
+runner = CliRunner()
+
+# Three records; line numbers: 101 title 1, abstract 2, mentions 3-4; 102 at 6; 103 at 11.
+GOOD = (
+    "101|t|Cisplatin nephrotoxicity.\n"
+    "101|a|Acute renal failure after lithium.\n"
+    "101\t0\t9\tCisplatin\tChemical\tD002945\n"
+    "101\t26\t45\tAcute renal failure\tDisease\tD058186\n"
+    "\n"
+    "102|t|Naloxone and hypotension.\n"
+    "102|a|No effect.\n"
+    "102\t0\t8\tNaloxone\tChemical\tD009270\n"
+    "102\t13\t24\thypotension\tDisease\tD007022\n"
+    "\n"
+    "103|t|Lithium.\n"
+    "103|a|Seizures after lithium.\n"
+    "103\t0\t7\tLithium\tChemical\tD008094\n"
+    "103\t9\t17\tSeizures\tDisease\tD012640\n"
+    "\n"
+)
+
+
+def invoke(*args: object):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def one_error_line(result) -> str:
+    """The command failed cleanly: exit 1, no traceback; return its error line."""
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = [line for line in result.output.splitlines() if line.startswith("error")]
+    assert lines, result.output
+    return lines[-1]
+
+
+def read_error(path: Path) -> CorpusFormatError:
+    with pytest.raises(CorpusFormatError) as err:
+        list(read_pubtator(path))
+    return err.value
+
+
+# ---------------------------------------------------------------------------------------------
+# Line endings, BOMs, truncation, damaged columns (the readers)
+
+
+def test_good_sample_reads_in_lf_and_crlf(tmp_path: Path) -> None:
+    lf = list(read_pubtator(write(tmp_path / "lf.txt", GOOD)))
+    crlf = list(read_pubtator(write(tmp_path / "crlf.txt", GOOD.replace("\n", "\r\n"))))
+    assert [(d.pmid, len(d.mentions)) for d in lf] == [("101", 2), ("102", 2), ("103", 2)]
+    assert [(d.pmid, d.text, d.mentions) for d in crlf] == [(d.pmid, d.text, d.mentions) for d in lf]
+
+
+def test_cr_only_line_endings_are_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "mac.txt", GOOD.replace("\n", "\r"))
+    err = read_error(path)
+    assert (err.path, err.line) == (str(path), 1)
+    assert "carriage return" in err.problem and "CR-only" in err.problem
+    result = invoke("convert", path, tmp_path / "out.spacy")
+    assert f"{path}:1: carriage return" in one_error_line(result)
+    assert not (tmp_path / "out.spacy").exists()
+
+
+def test_a_stray_cr_inside_a_line_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "cr.txt", GOOD.replace("Naloxone and", "Naloxone\rand"))
+    err = read_error(path)
+    assert err.line == 6 and "column 15" in err.problem
+
+
+@pytest.mark.parametrize("start", ["x22", " 22", "NA", ""])
+def test_non_numeric_start_column_is_an_error_not_a_relation(tmp_path: Path, start: str) -> None:
+    path = write(tmp_path / "start.txt", GOOD.replace("101\t26\t45", f"101\t{start}\t45"))
+    err = read_error(path)
+    assert err.line == 4 and f"start offset {start!r} is not an integer" in err.problem
+
+
+def test_a_relation_line_still_reads_as_a_relation(tmp_path: Path) -> None:
+    path = write(tmp_path / "cid.txt", GOOD.replace("\n\n102|t", "\n101\tCID\tD002945\tD058186\n\n102|t"))
+    docs = list(read_pubtator(path))
+    assert [(r.type, r.args) for r in docs[0].relations] == [("CID", ("D002945", "D058186"))]
+
+
+@pytest.mark.parametrize("cut", ["\tChem", "Seizures aft", "103|a", "103\t9\t1"])
+def test_a_file_cut_inside_a_line_is_an_error(tmp_path: Path, cut: str) -> None:
+    text = GOOD[: GOOD.rindex(cut) + len(cut)]
+    path = write(tmp_path / "cut.txt", text)
+    err = read_error(path)
+    assert err.line == text.count("\n") + 1 and "truncated" in err.problem
+
+
+def test_a_truncated_type_never_becomes_a_new_type(tmp_path: Path) -> None:
+    text = GOOD[: GOOD.rindex("\tChem") + 5]
+    path = write(tmp_path / "cut.txt", text)
+    result = invoke("score", path, path)
+    assert f"{path}:13: the file ends inside this line" in one_error_line(result)
+
+
+def test_a_bom_in_mid_file_names_it(tmp_path: Path) -> None:
+    path = write(tmp_path / "cat.txt", GOOD + "\ufeff" + GOOD.replace("10", "20"))
+    err = read_error(path)
+    assert err.line == 16 and "byte-order mark (U+FEFF" in err.problem
+    assert "\ufeff" not in str(err)
+    assert list(read_pubtator(write(tmp_path / "bom.txt", "\ufeff" + GOOD)))  # at the start: fine
+
+
+def _bioc_with_duplicate(tmp_path: Path, same: bool) -> Path:
+    xml = (FIXTURES / "cdr_sample.BioC.xml").read_text(encoding="utf8")
+    start = xml.index("<document>")
+    end = xml.index("</document>") + len("</document>")
+    first = xml[start:end]
+    copy = first if same else first.replace("Naloxone reverses", "Naloxone reversed")
+    return write(tmp_path / "dup.BioC.xml", xml[:end] + "\n" + copy + xml[end:])
+
+
+def test_bioc_duplicate_pmids_are_an_error(tmp_path: Path) -> None:
+    path = _bioc_with_duplicate(tmp_path, same=False)
+    with pytest.raises(CorpusFormatError, match=r"duplicated PMID 1000001: already at line 6"):
+        list(read_bioc(path))
+    result = invoke("convert", path, tmp_path / "out.spacy", "--format", "bioc")
+    assert "duplicated PMID 1000001" in one_error_line(result)
+
+
+def test_bioc_identical_repeat_warns_like_pubtator(tmp_path: Path) -> None:
+    from spacy_bioner.corpus.pubtator import DuplicateRecordWarning
+
+    path = _bioc_with_duplicate(tmp_path, same=True)
+    with pytest.warns(DuplicateRecordWarning, match="PMID 1000001 repeats"):
+        docs = list(read_bioc(path))
+    assert [d.pmid for d in docs][:2] == ["1000001", "1000001"]
+
+
+def test_writer_refuses_what_would_not_read_back() -> None:
+    from spacy_bioner.corpus.document import Document, Relation
+
+    with pytest.raises(ValueError, match="shape of a mention line"):
+        format_pubtator(Document("1", "a", "b", [], [Relation("gene", ("22", "x", "y"))]))
+
