@@ -160,3 +160,127 @@ def test_writer_refuses_what_would_not_read_back() -> None:
     with pytest.raises(ValueError, match="shape of a mention line"):
         format_pubtator(Document("1", "a", "b", [], [Relation("gene", ("22", "x", "y"))]))
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs: written complete or not at all, paths checked before any work
+
+
+def test_atomic_path_leaves_no_file_on_error(tmp_path: Path) -> None:
+    from spacy_bioner.atomic import atomic_open
+
+    target = tmp_path / "out.txt"
+    target.write_text("old", encoding="utf8")
+    with pytest.raises(RuntimeError):
+        with atomic_open(target) as handle:
+            handle.write("half")
+            raise RuntimeError("stop")
+    assert target.read_text(encoding="utf8") == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_write_pubtator_that_fails_leaves_no_half_file(tmp_path: Path) -> None:
+    from spacy_bioner.corpus.document import Document
+    from spacy_bioner.corpus.pubtator import write_pubtator
+
+    good = list(read_pubtator(write(tmp_path / "in.txt", GOOD)))
+    bad = Document("104", "line\nbreak", "", [], [])
+    for name in ("out.PubTator", "out.PubTator.gz"):
+        with pytest.raises(ValueError, match="newline"):
+            write_pubtator(good + [bad], tmp_path / name)
+        assert not (tmp_path / name).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]
+
+
+def test_convert_checks_its_paths_before_work(tmp_path: Path) -> None:
+    gold = write(tmp_path / "in.txt", GOOD)
+    result = invoke("convert", gold, tmp_path)
+    assert f"OUTPUT_PATH {tmp_path} is a directory, not a file" in one_error_line(result)
+    result = invoke("convert", tmp_path, tmp_path / "x.spacy")
+    assert f"INPUT_PATH {tmp_path} is a directory, not a file" in one_error_line(result)
+    result = invoke("convert", tmp_path / "absent.txt", tmp_path / "x.spacy")
+    assert f"INPUT_PATH {tmp_path / 'absent.txt'} does not exist" in one_error_line(result)
+    assert invoke("convert", gold, tmp_path / "ok.spacy").exit_code == 0
+
+
+def test_evaluate_output_that_is_a_file_fails_before_loading_the_model(tmp_path: Path) -> None:
+    gold = write(tmp_path / "gold.txt", GOOD)
+    taken = write(tmp_path / "taken", "x")
+    result = invoke("evaluate", tmp_path / "no_model", gold, "-o", taken)
+    assert f"--output folder {taken} is a file, not a directory" in one_error_line(result)
+    (tmp_path / "out" / "metrics.json").mkdir(parents=True)
+    result = invoke("evaluate", tmp_path / "no_model", gold, "-o", tmp_path / "out")
+    assert "metrics.json is a directory, not a file" in one_error_line(result)
+
+
+def test_score_output_that_is_a_directory_fails_before_reading(tmp_path: Path) -> None:
+    gold = write(tmp_path / "gold.txt", GOOD)
+    result = invoke("score", gold, gold, "--output", tmp_path)
+    assert f"output {tmp_path} is a directory, not a file" in one_error_line(result)
+    result = invoke("score", gold, gold, "--details", gold / "x")
+    assert f"{gold} is a file, not a directory" in one_error_line(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# splits: checks across the files
+
+
+def cdr_mirror(root: Path, train: str, dev: str, test: str) -> Path:
+    (root / "cdr").mkdir(parents=True)
+    for name, text in (("Training", train), ("Development", dev), ("Test", test)):
+        write(root / "cdr" / f"CDR_{name}Set.PubTator.txt", text)
+    return root
+
+
+def records(*pmids: str) -> str:
+    """One small record per PMID (the 103 record of GOOD under another PMID)."""
+    block = GOOD[GOOD.index("103|t|"):]
+    return "".join(block.replace("103", p) for p in pmids)
+
+
+def test_splits_writes_complete_splits(tmp_path: Path) -> None:
+    data = cdr_mirror(tmp_path / "data", records(*map(str, range(1, 16))),
+                      records(*map(str, range(16, 21))), records("30", "31"))
+    result = invoke("splits", tmp_path / "out", "--data", data)
+    assert result.exit_code == 0, result.output
+    splits = {n: [d.pmid for d in read_pubtator(tmp_path / "out" / f"{n}.PubTator")]
+              for n in ("T", "D", "test")}
+    assert (len(splits["T"]), len(splits["D"]), splits["test"]) == (18, 2, ["30", "31"])
+
+
+def test_splits_rejects_a_pmid_in_train_and_test(tmp_path: Path) -> None:
+    data = cdr_mirror(tmp_path / "data", records(*map(str, range(1, 16))),
+                      records(*map(str, range(16, 21))), records("30", "7"))
+    result = invoke("splits", tmp_path / "out", "--data", data)
+    line = one_error_line(result)
+    assert "CDR_TestSet.PubTator.txt:6: PMID 7 of split test is also in split" in line
+    assert "CDR_TrainingSet.PubTator.txt:31" in line and "leaks" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_splits_rejects_a_pmid_in_train_and_dev_with_another_record(tmp_path: Path) -> None:
+    dev = records(*map(str, range(16, 21))) + records("3").replace("Lithium.", "Lithium!")
+    data = cdr_mirror(tmp_path / "data", records(*map(str, range(1, 16))), dev, records("30"))
+    line = one_error_line(invoke("splits", tmp_path / "out", "--data", data))
+    assert "CDR_DevelopmentSet.PubTator.txt:26: PMID 3 is also in" in line
+    assert "CDR_TrainingSet.PubTator.txt:11 with a different record" in line
+
+
+def test_splits_rejects_an_empty_held_out_share(tmp_path: Path) -> None:
+    data = cdr_mirror(tmp_path / "data", records("1", "2"), records("3"), records("30"))
+    line = one_error_line(invoke("splits", tmp_path / "out", "--data", data))
+    assert "holding out 0.1 of 3 PMIDs leaves the held-out share empty" in line
+
+
+def test_splits_names_a_missing_official_file(tmp_path: Path) -> None:
+    data = cdr_mirror(tmp_path / "data", records("1"), records("2"), records("3"))
+    (data / "cdr" / "CDR_TestSet.PubTator.txt").unlink()
+    line = one_error_line(invoke("splits", tmp_path / "out", "--data", data))
+    assert "CDR_TestSet.PubTator.txt: no such file (the official cdr test file" in line
+
+
+def test_splits_output_that_is_a_file_fails_before_work(tmp_path: Path) -> None:
+    data = cdr_mirror(tmp_path / "data", records("1"), records("2"), records("3"))
+    taken = write(tmp_path / "taken", "x")
+    line = one_error_line(invoke("splits", taken, "--data", data))
+    assert f"OUTPUT_DIR {taken} is a file, not a directory" in line

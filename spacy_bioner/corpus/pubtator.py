@@ -19,6 +19,8 @@ Quirks of real files that are read, not rejected:
   the title. ``require_abstract=True`` makes it an error; writing adds an empty ``|a|`` line.
 - a mention text column that differs from ``text[start:end]`` only by surrounding whitespace
   (NCBI Disease train, PMID 10923035): the offsets win and ``Mention.text`` is the real span.
+  Tabs inside a span (an abstract may hold tabs) are written as spaces in the text column, which
+  cannot hold a tab, and read back the same way.
 
 Round trip: an ids column that is present but empty reads as ``ids == ("",)`` and further
 columns (CDR's composite mentions) are kept verbatim in ``Mention.extra``, so
@@ -52,6 +54,7 @@ from typing import (
     Union,
 )
 
+from ..atomic import atomic_open
 from .document import CorpusFormatError, Document, Mention, Relation
 
 __all__ = [
@@ -349,7 +352,7 @@ def _parse_mention(
             f"end offset {end} is past the end of the text ({len(text)} characters){hint}",
         )
     span = text[start:end]
-    if cols[3] != span and cols[3].strip() != span.strip():
+    if cols[3] != span and cols[3].strip() != span.replace("\t", " ").strip():
         raise CorpusFormatError(
             label,
             lineno,
@@ -453,7 +456,7 @@ def _format_mention(pmid: str, m: Mention, text: str) -> str:
         )
     if not m.type:
         raise ValueError(f"PMID {pmid}: mention {m.text!r} at {m.start}-{m.end} has an empty type")
-    cols = [pmid, str(m.start), str(m.end), m.text, m.type]
+    cols = [pmid, str(m.start), str(m.end), m.text.replace("\t", " "), m.type]
     if m.ids or m.extra:
         if not m.ids:
             raise ValueError(
@@ -479,13 +482,14 @@ def _join_columns(pmid: str, cols: List[str], what: str) -> str:
 def write_pubtator(docs: Iterable[Document], path: Union[str, Path]) -> int:
     """Write documents to ``path`` (gzip if the name ends in .gz), one blank line after each.
 
-    Gzip output has a zero timestamp, so equal documents give equal bytes.
+    Gzip output has a zero timestamp, so equal documents give equal bytes. The file is written
+    under a temporary name and renamed when complete: a document that cannot be written
+    (``ValueError``) leaves no file behind.
     RETURNS: the number of documents written.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
-    with open(path, "wb") as raw:
+    with atomic_open(path, "wb") as raw:
         binary: IO[bytes]
         if path.name.endswith(".gz"):
             binary = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)

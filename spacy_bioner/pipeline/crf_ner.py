@@ -295,11 +295,25 @@ class CRFEntityRecognizer(TrainablePipe):
         for doc, path, marginals in zip(docs, *predictions):
             for key in [k for k in doc.user_data if _is_confidence_key(k)]:
                 del doc.user_data[key]
-            spans = tag_ids_to_spans(path, tags)
+            spans = without_space_edges(doc, tag_ids_to_spans(path, tags))
             ents = [Span(doc, start, end, label=label) for start, end, label in spans]
             doc.set_ents(ents, default="outside")
             for ent, value in zip(ents, span_confidences(marginals, path, spans, self.confidence)):
                 ent._.set(CONFIDENCE_ATTR, value)
+
+
+def without_space_edges(doc: Doc, spans: Sequence[Tuple[int, int, str]]) -> List[Tuple[int, int, str]]:
+    """The spans without the whitespace-only tokens at their edges (``"\\n\\t  "``): such a
+    token never starts or ends an entity; a span of nothing else is dropped."""
+    out = []
+    for start, end, label in spans:
+        while start < end and doc[start].is_space:
+            start += 1
+        while end > start and doc[end - 1].is_space:
+            end -= 1
+        if start < end:
+            out.append((start, end, label))
+    return out
 
 
 def span_confidences(marginals: numpy.ndarray, path: numpy.ndarray, spans: Sequence, how: str = "mean") -> List[float]:
