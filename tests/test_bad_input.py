@@ -284,3 +284,109 @@ def test_splits_output_that_is_a_file_fails_before_work(tmp_path: Path) -> None:
     taken = write(tmp_path / "taken", "x")
     line = one_error_line(invoke("splits", taken, "--data", data))
     assert f"OUTPUT_DIR {taken} is a file, not a directory" in line
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluate: tabs in the text, whitespace tokens never start or end an entity
+
+TAB_GOLD = (
+    "201|t|Lithium and acute\trenal failure.\n"
+    "201|a|Seizures   \n"
+    "201\t0\t7\tLithium\tChemical\n"
+    "\n"
+)
+
+
+def ruler_model(path: Path, patterns: list) -> Path:
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns(patterns)
+    nlp.to_disk(path)
+    return path
+
+
+def test_evaluate_writes_a_predicted_entity_that_spans_a_tab(tmp_path: Path) -> None:
+    gold = write(tmp_path / "gold.txt", TAB_GOLD)
+    model = ruler_model(tmp_path / "model", [
+        {"label": "Disease", "pattern": [{"LOWER": "acute"}, {"IS_SPACE": True}, {"LOWER": "renal"},
+                                         {"LOWER": "failure"}]},
+        {"label": "Chemical", "pattern": [{"LOWER": "lithium"}]},
+    ])
+    result = invoke("evaluate", model, gold, "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    docs = list(read_pubtator(tmp_path / "out" / "predictions.PubTator"))
+    assert [(m.start, m.end, m.text, m.type) for m in docs[0].mentions] == [
+        (0, 7, "Lithium", "Chemical"), (12, 31, "acute\trenal failure", "Disease")]
+    assert "201\t12\t31\tacute renal failure\tDisease" in (tmp_path / "out" / "predictions.PubTator").read_text()
+
+
+def test_whitespace_entities_of_any_pipeline_give_no_mention(tmp_path: Path) -> None:
+    import spacy
+
+    from spacy_bioner.evaluation.predict import mentions_from_ents
+
+    nlp = spacy.load(ruler_model(tmp_path / "model", [
+        {"label": "Chemical", "pattern": [{"IS_SPACE": True}]},
+        {"label": "Disease", "pattern": [{"IS_SPACE": True}, {"LOWER": "seizures"}]},
+    ]))
+    doc = nlp("Fever   \n\t  seizures")
+    assert [e.text for e in doc.ents] == ["  \n\t  seizures"]
+    assert [(m.start, m.end, m.text) for m in mentions_from_ents(doc)] == [(12, 20, "seizures")]
+    assert mentions_from_ents(nlp("   \n\t  ")) == []
+
+
+def test_crf_pipe_never_starts_or_ends_an_entity_on_whitespace() -> None:
+    import numpy
+    import spacy
+    from spacy.training import Example
+
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("bioner_crf", config={"model": {"hidden_width": 8, "tanh_width": 8, "embed_rows": 100}})
+    doc = nlp.make_doc("Lithium")
+    nlp.initialize(lambda: [Example.from_dict(doc, {"entities": [(0, 7, "Chemical")]})])
+    tags = pipe.tags
+    for text in ("   \n\t  ", "Lithium   \n\t  ", "  \n\t  Lithium \t and"):
+        doc = nlp.make_doc(text)
+        path = numpy.asarray([tags.index("B-Chemical")] + [tags.index("I-Chemical")] * (len(doc) - 1))
+        marginals = numpy.full((len(doc), len(tags)), 1.0 / len(tags), dtype="float32")
+        pipe.set_annotations([doc], ([path], [marginals]))
+        assert all(not e[0].is_space and not e[-1].is_space for e in doc.ents), (text, doc.ents)
+        assert [e.text for e in doc.ents] == ([] if not text.strip() else [text.strip()])
+        assert all(e._.confidence is not None for e in doc.ents)
+
+
+# ---------------------------------------------------------------------------------------------
+# The smaller cases
+
+
+def test_score_rejects_a_type_typo(tmp_path: Path) -> None:
+    gold = write(tmp_path / "gold.txt", GOOD)
+    line = one_error_line(invoke("score", gold, gold, "--types", "Chemcial,Disease"))
+    assert "--types: 'Chemcial' is not a type of" in line and "(types: Chemical, Disease)" in line
+    assert invoke("score", gold, gold, "--types", "Disease").exit_code == 0
+
+
+def test_evaluate_rejects_a_type_typo_before_predicting(tmp_path: Path) -> None:
+    gold = write(tmp_path / "gold.txt", GOOD)
+    model = ruler_model(tmp_path / "model", [{"label": "Gene", "pattern": [{"LOWER": "tp53"}]}])
+    line = one_error_line(invoke("evaluate", model, gold, "-o", tmp_path / "out", "--types", "Chemcial"))
+    assert "--types: 'Chemcial' is not a type of" in line and "Chemical, Disease, Gene" in line
+    assert not (tmp_path / "out").exists()
+    assert invoke("evaluate", model, gold, "-o", tmp_path / "out", "--types", "Gene").exit_code == 0
+
+
+def test_score_takes_a_pmid_with_a_non_ascii_digit(tmp_path: Path) -> None:
+    gold = write(tmp_path / "gold.txt", GOOD.replace("102", "8701013\u00b2"))
+    result = invoke("score", gold, gold)
+    assert result.exit_code == 0, result.output
+    assert "100.00" in result.output
+
+
+def test_evaluate_rejects_a_text_longer_than_max_length(tmp_path: Path) -> None:
+    long_text = "word " * 200_001  # 1,000,005 characters: more than spaCy's default max_length
+    gold = write(tmp_path / "gold.txt", GOOD + f"300|t|Long.\n300|a|{long_text}\n")
+    model = ruler_model(tmp_path / "model", [{"label": "Chemical", "pattern": [{"LOWER": "lithium"}]}])
+    line = one_error_line(invoke("evaluate", model, gold, "-o", tmp_path / "out"))
+    assert f"{gold}:16: PMID 300: the text has 1,000,011 characters, more than the pipeline's " \
+           "max_length (1,000,000)" in line
