@@ -390,3 +390,27 @@ def test_evaluate_rejects_a_text_longer_than_max_length(tmp_path: Path) -> None:
     line = one_error_line(invoke("evaluate", model, gold, "-o", tmp_path / "out"))
     assert f"{gold}:16: PMID 300: the text has 1,000,011 characters, more than the pipeline's " \
            "max_length (1,000,000)" in line
+
+
+# ---------------------------------------------------------------------------------------------
+# The leak guard (weak build --gold)
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+def test_gold_pmids_in_any_line_ending_never_reach_a_weak_set(tmp_path: Path, ending: str) -> None:
+    gold = write(tmp_path / "gold.txt", GOOD.replace("\n", ending))  # PMIDs 101, 102, 103
+    weak = write(tmp_path / "weak.txt", GOOD + records("104"))
+    (tmp_path / "pairs.tsv").write_text("101\tchem_disease:x\tMESH:D058186\tMESH:D002945\n")
+    (tmp_path / "medic.tsv").write_text("# h\nRenal failure\tMESH:D058186\t\t\t\tC12\tC\t\t\n")
+    result = invoke("weak", "build", "--pubtator", weak, "--ctd", tmp_path / "pairs.tsv",
+                    "--ctd-diseases", tmp_path / "medic.tsv", "--gold", gold,
+                    "--output", tmp_path / "weak", "--no-progress", "--keep-unlinked")
+    if ending == "\r":
+        assert f"{gold}:1: carriage return" in one_error_line(result)
+        assert not (tmp_path / "weak").exists()
+        return
+    assert result.exit_code == 0, result.output
+    assert "3 gold abstracts removed" in result.output
+    for name in ("CDWC", "CDWA"):
+        pmids = {d.pmid for d in read_pubtator(tmp_path / "weak" / f"{name}.PubTator.gz")}
+        assert pmids <= {"104"}, (name, pmids)
