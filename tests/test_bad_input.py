@@ -414,3 +414,12 @@ def test_gold_pmids_in_any_line_ending_never_reach_a_weak_set(tmp_path: Path, en
     for name in ("CDWC", "CDWA"):
         pmids = {d.pmid for d in read_pubtator(tmp_path / "weak" / f"{name}.PubTator.gz")}
         assert pmids <= {"104"}, (name, pmids)
+
+
+def test_weak_build_output_that_is_a_file_fails_before_work(tmp_path: Path) -> None:
+    gold = write(tmp_path / "gold.txt", GOOD)
+    taken = write(tmp_path / "taken", "x")
+    (tmp_path / "pairs.tsv").write_text("101\tchem_disease:x\tMESH:D058186\tMESH:D002945\n")
+    result = invoke("weak", "build", "--pubtator", gold, "--ctd", tmp_path / "pairs.tsv",
+                    "--ctd-diseases", tmp_path / "pairs.tsv", "--gold", gold, "--output", taken)
+    assert f"--output {taken} is a file, not a directory" in one_error_line(result)

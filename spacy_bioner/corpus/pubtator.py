@@ -10,7 +10,9 @@ tab-separated annotation lines::
 Records are separated by blank lines; blank lines carry no meaning, so missing separators,
 extra blank lines and files that start with blank lines (NCBI Disease) are all fine.
 Offsets index ``title + " " + abstract``. Every malformed line raises ``CorpusFormatError``
-naming the file, the line and the problem; nothing is dropped silently.
+naming the file, the line and the problem; nothing is dropped silently. Lines end in LF or
+CRLF; a CR anywhere else (CR-only line endings), a byte-order mark starting any line but the
+first, and a file whose last line has no newline (a truncated file) are errors too.
 
 Quirks of real files that are read, not rejected:
 
