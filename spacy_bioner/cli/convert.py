@@ -52,7 +52,7 @@ def convert_command(
 
     _require_input(input_path, "INPUT_PATH")
     if fmt not in ("pubtator", "bioc"):
-        raise typer.BadParameter(f"unknown format {fmt!r}: use pubtator or bioc", param_hint="--format")
+        _fail(f"unknown corpus format {fmt!r}: use 'pubtator' or 'bioc'")
     try:
         check_output_file(output_path, "OUTPUT_PATH")
         if report_path is not None:
