@@ -98,8 +98,8 @@ def check_lengths(gold: Sequence[Document], max_length: int) -> None:
     for doc in gold:
         if len(doc.text) > max_length:
             _fail(f"{doc.source or doc.pmid}: PMID {doc.pmid}: the text has {len(doc.text):,} "
-                  f"characters, more than the pipeline's max_length ({max_length:,}); raise "
-                  "nlp.max_length in its config or leave the document out")
+                  f"characters, more than the pipeline's max_length ({max_length:,}); split the "
+                  "document or leave it out")
 
 
 def report(scores: MentionScores, pred: Sequence[Document], types: Optional[List[str]]) -> None:
