@@ -102,8 +102,8 @@ def test_score_with_type_filter_and_ncbi_type_map(data_dir, tmp_path):
     assert metrics["types"] == ["Disease"] and metrics["scores"]["micro"]["f"] == 1.0
     assert metrics["n_docs"] == 100
     unmapped = invoke("score", ncbi, ncbi, "--types", "Disease", "--output", out)
-    assert unmapped.exit_code == 0, unmapped.output
-    assert json.loads(out.read_text())["scores"]["micro"]["tp"] == 0  # no "Disease" without the map
+    assert unmapped.exit_code == 1  # no "Disease" without the map: an error, not F = 0
+    assert "--types: 'Disease' is not a type of" in unmapped.output and "SpecificDisease" in unmapped.output
 
 
 def test_score_missing_file_is_a_clean_error(tmp_path):
@@ -113,7 +113,7 @@ def test_score_missing_file_is_a_clean_error(tmp_path):
     assert result.exit_code == 1
     assert f"prediction file {tmp_path / 'absent.PubTator'} does not exist" in result.output
     result = invoke("score", tmp_path, gold)
-    assert result.exit_code == 1 and "is not a file" in result.output
+    assert result.exit_code == 1 and "is a directory, not a file" in result.output
     assert "Traceback" not in result.output
 
 

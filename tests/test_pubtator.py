@@ -404,6 +404,7 @@ def documents(draw, pmid: str) -> Document:
     relations = [
         Relation(draw(st.from_regex(r"[A-Za-z][A-Za-z_]{0,4}", fullmatch=True)), tuple(args))
         for args in draw(st.lists(st.lists(_FIELD, min_size=1, max_size=3), max_size=2))
+        if not (len(args) >= 3 and args[0].isascii() and args[0].isdigit())  # a mention's shape
     ]
     return Document(pmid, title, abstract, mentions, relations)
 

@@ -1,7 +1,7 @@
 """CLI commands: convert a corpus file to a DocBin, and write the gold train/dev/test splits."""
 
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, NoReturn, Optional
 
 import srsly
 import typer
@@ -12,6 +12,19 @@ from ._app import app
 
 def _types(types: Optional[str]) -> Optional[List[str]]:
     return [t.strip() for t in types.split(",") if t.strip()] if types else None
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _require_input(path: Path, hint: str) -> None:
+    """A readable input file, or an error (exit 1) that says what the path is instead."""
+    if not path.exists():
+        _fail(f"{hint} {path} does not exist")
+    if not path.is_file():
+        _fail(f"{hint} {path} is a directory, not a file")
 
 
 @app.command("convert")
@@ -32,12 +45,20 @@ def convert_command(
     lang: str = typer.Option("en", help="Language of the blank pipeline"),
 ) -> None:
     """Tokenise a corpus with the biomedical tokenizer and write its mentions as doc.ents."""
+    from ..atomic import OutputPathError, atomic_path, check_output_file
     from ..corpus.docbin import AlignmentReport, docs_from_documents, read_documents, write_docbin
     from ..corpus.document import CorpusFormatError
     from ..corpus.tokenizer import make_bio_nlp
 
-    if not input_path.is_file():
-        raise typer.BadParameter(f"{input_path} does not exist", param_hint="INPUT_PATH")
+    _require_input(input_path, "INPUT_PATH")
+    if fmt not in ("pubtator", "bioc"):
+        _fail(f"unknown corpus format {fmt!r}: use 'pubtator' or 'bioc'")
+    try:
+        check_output_file(output_path, "OUTPUT_PATH")
+        if report_path is not None:
+            check_output_file(report_path, "--report")
+    except OutputPathError as err:
+        _fail(str(err))
     nlp = make_bio_nlp(lang)
     report = AlignmentReport(name=str(input_path))
     try:
@@ -46,14 +67,15 @@ def convert_command(
             nlp, tqdm(documents, desc="convert", unit="doc"), report,
             sentence_level=sentence_level, types=_types(types),
         )
-        n_docs = write_docbin(docs, output_path)
+        with atomic_path(output_path) as tmp:
+            n_docs = write_docbin(docs, tmp)
     except (CorpusFormatError, ValueError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1)
+        _fail(str(err))
     typer.echo(report.format())
     typer.echo(f"wrote {n_docs} docs ({report.documents} abstracts) to {output_path}")
     if report_path is not None:
-        srsly.write_json(report_path, report.to_dict())
+        with atomic_path(report_path) as tmp:
+            srsly.write_json(tmp, report.to_dict())
 
 
 @app.command("splits")
@@ -70,9 +92,10 @@ def splits_command(
                               "(0: all), for quick runs; splits.json records it"),
 ) -> None:
     """Write the gold splits T, D, test as DocBin and PubTator files; print counts and alignment."""
+    from ..atomic import OutputPathError, atomic_path, check_output_dir
     from ..corpus.docbin import AlignmentReport, docs_from_documents, write_docbin
-    from ..corpus.pubtator import write_pubtator
-    from ..corpus.splits import cdr_splits, ncbi_splits
+    from ..corpus.pubtator import format_pubtator, write_pubtator
+    from ..corpus.splits import cdr_splits, check_splits, ncbi_splits
     from ..corpus.tokenizer import make_bio_nlp
 
     if data is None:
@@ -80,25 +103,33 @@ def splits_command(
     if corpus not in ("cdr", "ncbi"):
         raise typer.BadParameter(f"unknown corpus {corpus!r}: use cdr or ncbi",
                                  param_hint="--corpus")
+    names = ("T", "D", "test")
     try:
+        check_output_dir(output_dir, "OUTPUT_DIR", [f"{n}.{ext}" for n in names
+                                                    for ext in ("spacy", "PubTator")]
+                         + ["splits.json"])
         if corpus == "cdr":
             train, dev, test = cdr_splits(data, seed=seed, heldout=heldout)
         else:
             train, dev, test = ncbi_splits(data)
-    except (FileNotFoundError, ValueError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1)
-    if limit:
-        train, dev, test = train[:limit], dev[:limit], test[:limit]
+        if limit:
+            train, dev, test = train[:limit], dev[:limit], test[:limit]
+        check_splits(dict(zip(names, (train, dev, test))))
+        for documents in (train, dev, test):  # what cannot be written fails before any output
+            for doc in documents:
+                format_pubtator(doc)
+    except (FileNotFoundError, OutputPathError, ValueError) as err:
+        _fail(str(err))
     nlp = make_bio_nlp()
     output_dir.mkdir(parents=True, exist_ok=True)
     summary: Dict[str, dict] = {}
     total = AlignmentReport(name=f"{corpus} (all splits)")
-    for name, documents in (("T", train), ("D", dev), ("test", test)):
+    for name, documents in zip(names, (train, dev, test)):
         report = AlignmentReport(name=f"{corpus} {name}")
         docs = docs_from_documents(nlp, tqdm(documents, desc=name, unit="doc"), report,
                                    sentence_level=sentence_level)
-        n_docs = write_docbin(docs, output_dir / f"{name}.spacy")
+        with atomic_path(output_dir / f"{name}.spacy") as tmp:
+            n_docs = write_docbin(docs, tmp)
         write_pubtator(documents, output_dir / f"{name}.PubTator")
         total.merge(report)
         summary[name] = {
@@ -111,8 +142,9 @@ def splits_command(
         typer.echo(f"{name:>5}: {len(documents)} abstracts, {n_docs} docs, "
                    f"{summary[name]['mentions']} mentions -> {output_dir / (name + '.spacy')}")
     typer.echo(total.format())
-    srsly.write_json(output_dir / "splits.json", {"corpus": corpus, "seed": seed, "heldout": heldout,
-                                                  "limit": limit, "splits": summary})
+    with atomic_path(output_dir / "splits.json") as tmp:
+        srsly.write_json(tmp, {"corpus": corpus, "seed": seed, "heldout": heldout,
+                               "limit": limit, "splits": summary})
 
 
 @app.command("sample")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, List, Mapping, NoReturn, Optional, Sequence
+from typing import Dict, List, Mapping, NoReturn, Optional, Sequence, Set
 
 import typer
 
@@ -70,6 +70,38 @@ def scored_types(gold: Sequence[Document], requested: Optional[List[str]]) -> Op
     return found or None
 
 
+def check_types(requested: Optional[List[str]], known: Set[str], where: str) -> None:
+    """End the command when a requested type is none of ``known`` (a typo would score F = 0)."""
+    unknown = [t for t in requested or () if t not in known]
+    if unknown:
+        _fail(f"--types: {', '.join(map(repr, unknown))} is not a type of {where} "
+              f"(types: {', '.join(sorted(known)) or 'none'})")
+
+
+def check_outputs(files: Sequence[Optional[Path]], folder: Optional[Path] = None,
+                  names: Sequence[str] = ()) -> None:
+    """End the command before any work when an output cannot be written where it is asked."""
+    from ..atomic import OutputPathError, check_output_dir, check_output_file
+
+    try:
+        for path in files:
+            if path is not None:
+                check_output_file(path)
+        if folder is not None:
+            check_output_dir(folder, "--output folder", names)
+    except OutputPathError as err:
+        _fail(str(err))
+
+
+def check_lengths(gold: Sequence[Document], max_length: int) -> None:
+    """End the command when a text is longer than the pipeline accepts (``nlp.max_length``)."""
+    for doc in gold:
+        if len(doc.text) > max_length:
+            _fail(f"{doc.source or doc.pmid}: PMID {doc.pmid}: the text has {len(doc.text):,} "
+                  f"characters, more than the pipeline's max_length ({max_length:,}); split the "
+                  "document or leave it out")
+
+
 def report(scores: MentionScores, pred: Sequence[Document], types: Optional[List[str]]) -> None:
     """Print the table, then notes on documents or types that were left out of the match."""
     typer.echo(scores.table())
@@ -89,8 +121,9 @@ def report(scores: MentionScores, pred: Sequence[Document], types: Optional[List
 
 
 def _write_json(data: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf8")
+    from ..atomic import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def require_file(path: Path, what: str) -> None:
@@ -98,7 +131,7 @@ def require_file(path: Path, what: str) -> None:
     if not path.exists():
         _fail(f"{what} file {path} does not exist")
     if not path.is_file():
-        _fail(f"{what} file {path} is not a file")
+        _fail(f"{what} file {path} is a directory, not a file")
 
 
 @app.command("evaluate")
@@ -122,10 +155,12 @@ def evaluate_command(
     """Run MODEL over the texts of GOLD, write its predictions and score them mention by mention."""
     import spacy
 
+    from ..atomic import atomic_write_text
     from ..corpus.pubtator import write_pubtator
     from ..evaluation.predict import predict_documents
 
     require_file(gold, "gold")
+    check_outputs([], output, ["predictions.PubTator", "outcomes.tsv", "metrics.json", "report.html"])
     mapping = parse_type_map(type_map)
     requested = parse_types(types)
     gold_docs = read_documents(gold, mapping)
@@ -142,6 +177,10 @@ def evaluate_command(
         from ..pipeline.abbreviations import add_abbreviation_consistency
 
         add_abbreviation_consistency(nlp, remove_unlabelled)
+    labels = {label for pipe_labels in nlp.pipe_labels.values() for label in pipe_labels}
+    check_types(requested, {m.type for d in gold_docs for m in d.mentions} | labels,
+                f"{gold} or the pipeline's labels")
+    check_lengths(gold_docs, nlp.max_length)
     pred_docs, words_per_second = predict_documents(
         nlp, gold_docs, batch_size=batch_size, n_process=n_process, progress=True, desc="evaluate"
     )
@@ -149,7 +188,7 @@ def evaluate_command(
     scores = score_documents(gold_docs, pred_docs, types=score_types)
     output.mkdir(parents=True, exist_ok=True)
     write_pubtator(pred_docs, output / "predictions.PubTator")
-    (output / "outcomes.tsv").write_text("".join(line + "\n" for line in scores.outcome_lines()), encoding="utf8")
+    atomic_write_text(output / "outcomes.tsv", "".join(line + "\n" for line in scores.outcome_lines()))
     meta = nlp.meta
     metrics = {
         "model": model,
@@ -185,12 +224,17 @@ def score_command(
     details: Optional[Path] = typer.Option(None, "--details", help="Write one TP/FP/FN line per mention here (the kit's debug format)."),
 ) -> None:
     """Score PRED against GOLD mention by mention (BioCreative V CDR: pmid, start, end, type)."""
+    from ..atomic import atomic_write_text
+
     require_file(gold, "gold")
     require_file(pred, "prediction")
+    check_outputs([output, details])
     mapping = parse_type_map(type_map)
     requested = parse_types(types)
     gold_docs = read_documents(gold, mapping)
     pred_docs = read_documents(pred, mapping)
+    check_types(requested, {m.type for d in gold_docs + pred_docs for m in d.mentions},
+                f"{gold} or {pred}")
     score_types = scored_types(gold_docs, requested)
     scores = score_documents(gold_docs, pred_docs, types=score_types)
     report(scores, pred_docs, score_types)
@@ -199,8 +243,7 @@ def score_command(
                      "types": scores.types, "scores": scores.to_dict()}, output)
         typer.echo(f"wrote {output}")
     if details is not None:
-        details.parent.mkdir(parents=True, exist_ok=True)
-        details.write_text("".join(line + "\n" for line in scores.outcome_lines()), encoding="utf8")
+        atomic_write_text(details, "".join(line + "\n" for line in scores.outcome_lines()))
         typer.echo(f"wrote {details}")
 
 

@@ -148,6 +148,7 @@ def build_command(
                               "as filtered_by_type"),
 ) -> None:
     """Build CDWC and CDWA (PubTator .gz, DocBin, stats.json/.md, report.json) in OUTPUT."""
+    from ..atomic import OutputPathError, check_output_dir
     from ..corpus.splits import LeakGuard
     from ..weak.build import build_weak_datasets
     from ..weak.kb import load_knowledge_base
@@ -164,10 +165,15 @@ def build_command(
     keep_types = tuple(t.strip() for t in types.split(",") if t.strip())
     if not keep_types:
         _fail("--types: give at least one mention type")
-    started = time.perf_counter()
     try:
-        kb = load_knowledge_base(ctd, ctd_diseases, mesh, mesh_indexing, relations=kinds)
+        check_output_dir(output, "--output", ["CDWC.PubTator.gz", "CDWA.PubTator.gz",
+                                              "stats.json", "stats.md", "report.json"])
+    except OutputPathError as err:
+        _fail(str(err))
+    started = time.perf_counter()
+    try:  # the gold PMIDs first: a gold file that cannot be read ends the build before any work
         guard = LeakGuard.from_files(gold)
+        kb = load_knowledge_base(ctd, ctd_diseases, mesh, mesh_indexing, relations=kinds)
     except (CorpusFormatError, ValueError) as err:
         _fail(str(err))
     typer.echo(f"knowledge base: {len(kb):,} PMIDs ({kb.report.pairs:,} pairs); "

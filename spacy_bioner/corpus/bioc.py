@@ -36,6 +36,7 @@ from typing import Dict, Iterator, List, Mapping, Optional, Tuple, Union
 from lxml import etree
 
 from .document import CorpusFormatError, Document, Mention, Relation
+from .pubtator import check_duplicate
 
 __all__ = ["read_bioc"]
 
@@ -50,11 +51,15 @@ def read_bioc(
 ) -> Iterator[Document]:
     """Stream the documents of a BioC XML collection (plain or gzip).
 
+    A PMID repeated with a different record is an error; an identical repeat is yielded again
+    with a ``DuplicateRecordWarning``, as by ``read_pubtator``.
+
     RAISES: CorpusFormatError on invalid XML or a malformed document, naming file and line,
         or when the collection holds no document.
     """
     label = str(path)
     n_docs = 0
+    seen: Dict[str, Tuple[int, int]] = {}  # pmid -> (record hash, line), as the PubTator reader
     with open(path, "rb") as raw:
         fh = gzip.GzipFile(fileobj=raw, mode="rb") if raw.peek(2)[:2] == _GZIP_MAGIC else raw
         events = etree.iterparse(
@@ -71,7 +76,9 @@ def read_bioc(
                 raise CorpusFormatError(
                     label, None, f"corrupt or truncated gzip data ({err})"
                 ) from None
-            yield _document(elem, label, type_map)
+            doc = _document(elem, label, type_map)
+            check_duplicate(doc, elem.sourceline, seen, label)
+            yield doc
             n_docs += 1
             elem.clear()
             parent = elem.getparent()

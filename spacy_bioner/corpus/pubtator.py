@@ -4,12 +4,15 @@ A record is a title line ``PMID|t|title``, an abstract line ``PMID|a|abstract``,
 tab-separated annotation lines::
 
     PMID  start  end  text  type  [ids  [extra ...]]     a mention (ids split on "|")
-    PMID  CID    id   id                                 a relation (2nd column not an offset)
+    PMID  CID    id   id                                 a relation (2nd column not an offset,
+                                                         and not 5+ columns with an integer 3rd)
 
 Records are separated by blank lines; blank lines carry no meaning, so missing separators,
 extra blank lines and files that start with blank lines (NCBI Disease) are all fine.
 Offsets index ``title + " " + abstract``. Every malformed line raises ``CorpusFormatError``
-naming the file, the line and the problem; nothing is dropped silently.
+naming the file, the line and the problem; nothing is dropped silently. Lines end in LF or
+CRLF; a CR anywhere else (CR-only line endings), a byte-order mark starting any line but the
+first, and a file whose last line has no newline (a truncated file) are errors too.
 
 Quirks of real files that are read, not rejected:
 
@@ -18,6 +21,8 @@ Quirks of real files that are read, not rejected:
   the title. ``require_abstract=True`` makes it an error; writing adds an empty ``|a|`` line.
 - a mention text column that differs from ``text[start:end]`` only by surrounding whitespace
   (NCBI Disease train, PMID 10923035): the offsets win and ``Mention.text`` is the real span.
+  Tabs inside a span (an abstract may hold tabs) are written as spaces in the text column, which
+  cannot hold a tab, and read back the same way.
 
 Round trip: an ids column that is present but empty reads as ``ids == ("",)`` and further
 columns (CDR's composite mentions) are kept verbatim in ``Mention.extra``, so
@@ -51,6 +56,7 @@ from typing import (
     Union,
 )
 
+from ..atomic import atomic_open
 from .document import CorpusFormatError, Document, Mention, Relation
 
 __all__ = [
@@ -122,7 +128,7 @@ def parse_pubtator(
     text_only: bool = False,
 ) -> List[Document]:
     """Parse PubTator text held in memory (e.g. an HTTP response body); see ``read_pubtator``."""
-    lines = _numbered_lines(io.StringIO(text, newline="\n"), name)
+    lines = _numbered_lines(io.StringIO(text, newline="\n"), name, final_newline=False)
     return list(_parse_lines(lines, name, type_map, require_abstract, text_only))
 
 
@@ -162,8 +168,16 @@ class _GzipLines:
             ) from err
 
 
-def _numbered_lines(stream: Iterable[Union[str, bytes]], label: str) -> Iterator[Tuple[int, str]]:
-    """Yield (line number, line without its end-of-line), decoding bytes as strict UTF-8."""
+def _numbered_lines(
+    stream: Iterable[Union[str, bytes]], label: str, final_newline: bool = True
+) -> Iterator[Tuple[int, str]]:
+    """Yield (line number, line without its end-of-line), decoding bytes as strict UTF-8.
+
+    A carriage return left inside a line (old Mac CR-only line endings, or a stray one) and a
+    byte-order mark at the start of a later line are errors: each would otherwise merge lines or
+    hide inside a PMID. With ``final_newline``, a last line without its newline (a file cut
+    short) is an error too.
+    """
     for lineno, raw in enumerate(stream, 1):
         if isinstance(raw, bytes):
             try:
@@ -175,10 +189,33 @@ def _numbered_lines(stream: Iterable[Union[str, bytes]], label: str) -> Iterator
                 ) from None
         else:
             line = raw
-        if line.endswith("\n"):
+        complete = line.endswith("\n")
+        if complete:
             line = line[:-2] if line.endswith("\r\n") else line[:-1]
         if lineno == 1 and line.startswith("\ufeff"):
             line = line[1:]
+        if "\r" in line and line.strip(_BLANK_CHARS):
+            column = line.index("\r") + 1
+            raise CorpusFormatError(
+                label,
+                lineno,
+                f"carriage return (\\r) inside the line at column {column}: "
+                "CR-only (old Mac) line endings? Convert the file to LF (or CRLF) line endings",
+            )
+        if line.startswith("\ufeff"):
+            raise CorpusFormatError(
+                label,
+                lineno,
+                "the line starts with a byte-order mark (U+FEFF, invisible): only the first line "
+                "of a file may (were two files concatenated?)",
+            )
+        if not complete and final_newline and line.strip(_BLANK_CHARS):
+            raise CorpusFormatError(
+                label,
+                lineno,
+                "the file ends inside this line, without a newline: it looks truncated "
+                "(a complete PubTator file ends with a newline)",
+            )
         yield lineno, line
 
 
@@ -206,7 +243,7 @@ def _parse_lines(
                 if doc is not None:
                     if text is None and require_abstract:
                         raise _no_abstract(label, doc, doc_line)
-                    _check_duplicate(doc, doc_line, seen, label)
+                    check_duplicate(doc, doc_line, seen, label)
                     n_docs += 1
                     yield doc
                 if any(c.isspace() for c in pmid):
@@ -268,7 +305,7 @@ def _parse_lines(
         if text_only:
             continue
         second = cols[1]
-        if second and not (second[0].isdigit() or second[0] in "+-"):
+        if second and not (second[0].isdigit() or second[0] in "+-") and not _mention_shaped(cols):
             if len(cols) < 3:
                 raise CorpusFormatError(
                     label,
@@ -281,7 +318,7 @@ def _parse_lines(
     if doc is not None:
         if text is None and require_abstract:
             raise _no_abstract(label, doc, doc_line)
-        _check_duplicate(doc, doc_line, seen, label)
+        check_duplicate(doc, doc_line, seen, label)
         n_docs += 1
         yield doc
     if n_docs == 0:
@@ -317,7 +354,7 @@ def _parse_mention(
             f"end offset {end} is past the end of the text ({len(text)} characters){hint}",
         )
     span = text[start:end]
-    if cols[3] != span and cols[3].strip() != span.strip():
+    if cols[3] != span and cols[3].strip() != span.replace("\t", " ").strip():
         raise CorpusFormatError(
             label,
             lineno,
@@ -330,6 +367,13 @@ def _parse_mention(
         etype = type_map.get(etype, etype)
     ids = tuple(cols[5].split("|")) if len(cols) > 5 else ()
     return Mention(start, end, span, etype, ids, tuple(cols[6:]))
+
+
+def _mention_shaped(cols: List[str]) -> bool:
+    """Five or more columns with an integer third one: a mention line, whatever its second
+    column holds (a relation line is ``PMID, type, id, id``), so that a damaged start offset
+    (``x22``, `` 22``, ``NA``) is an error instead of a relation."""
+    return len(cols) >= 5 and cols[2].isascii() and cols[2].isdigit()
 
 
 def _offset(value: str, which: str, label: str, lineno: int) -> int:
@@ -346,9 +390,10 @@ def _no_abstract(label: str, doc: Document, doc_line: int) -> CorpusFormatError:
     )
 
 
-def _check_duplicate(
+def check_duplicate(
     doc: Document, doc_line: int, seen: Dict[str, Tuple[int, int]], label: str
 ) -> None:
+    """Record ``doc`` in ``seen``; warn on an identical repeat of a PMID, raise on another."""
     digest = hash((doc.title, doc.abstract, tuple(doc.mentions), tuple(doc.relations)))
     first = seen.get(doc.pmid)
     if first is None:
@@ -392,11 +437,17 @@ def format_pubtator(doc: Document) -> str:
     for mention in doc.mentions:
         lines.append(_format_mention(pmid, mention, text))
     for rel in doc.relations:
+        cols = [pmid, rel.type, *rel.args]
         if not rel.type or rel.type[0].isdigit() or rel.type[0] in "+-" or not rel.args:
             raise ValueError(
                 f"PMID {pmid}: relation {rel} needs a type that is not an offset and arguments"
             )
-        lines.append(_join_columns(pmid, [pmid, rel.type, *rel.args], f"relation {rel}"))
+        if _mention_shaped(cols):
+            raise ValueError(
+                f"PMID {pmid}: relation {rel} has the shape of a mention line (5+ columns, an "
+                "integer 3rd one) and would read back as one"
+            )
+        lines.append(_join_columns(pmid, cols, f"relation {rel}"))
     return "\n".join(lines) + "\n"
 
 
@@ -407,7 +458,7 @@ def _format_mention(pmid: str, m: Mention, text: str) -> str:
         )
     if not m.type:
         raise ValueError(f"PMID {pmid}: mention {m.text!r} at {m.start}-{m.end} has an empty type")
-    cols = [pmid, str(m.start), str(m.end), m.text, m.type]
+    cols = [pmid, str(m.start), str(m.end), m.text.replace("\t", " "), m.type]
     if m.ids or m.extra:
         if not m.ids:
             raise ValueError(
@@ -433,13 +484,14 @@ def _join_columns(pmid: str, cols: List[str], what: str) -> str:
 def write_pubtator(docs: Iterable[Document], path: Union[str, Path]) -> int:
     """Write documents to ``path`` (gzip if the name ends in .gz), one blank line after each.
 
-    Gzip output has a zero timestamp, so equal documents give equal bytes.
+    Gzip output has a zero timestamp, so equal documents give equal bytes. The file is written
+    under a temporary name and renamed when complete: a document that cannot be written
+    (``ValueError``) leaves no file behind.
     RETURNS: the number of documents written.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
-    with open(path, "wb") as raw:
+    with atomic_open(path, "wb") as raw:
         binary: IO[bytes]
         if path.name.endswith(".gz"):
             binary = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)

@@ -65,6 +65,12 @@ def split_heldout(
         raise ValueError(f"heldout must be a fraction between 0 and 1, got {heldout}")
     pmids = list(dict.fromkeys(pmid_of(item) for item in items))
     n_heldout = round(heldout * len(pmids))
+    if not 0 < n_heldout < len(pmids):
+        side = "held-out share" if n_heldout == 0 else "rest"
+        raise ValueError(
+            f"holding out {heldout} of {len(pmids)} PMIDs leaves the {side} empty "
+            f"({n_heldout} held out): use more documents or another --heldout"
+        )
     chosen = set(random.Random(seed).sample(sorted(pmids), n_heldout))
     rest = [item for item in items if pmid_of(item) not in chosen]
     held = [item for item in items if pmid_of(item) in chosen]
@@ -74,8 +80,48 @@ def split_heldout(
 def split_cdr(
     train_docs: Iterable[Item], dev_docs: Iterable[Item], seed: int = 0, heldout: float = 0.1
 ) -> Tuple[List[Item], List[Item]]:
-    """CDR's T and D: official train + dev merged; a seeded random ``heldout`` share is D."""
-    return split_heldout(list(train_docs) + list(dev_docs), seed=seed, heldout=heldout)
+    """CDR's T and D: official train + dev merged; a seeded random ``heldout`` share is D.
+
+    A PMID in both files must have the same record there (it is then kept twice, like a
+    repeated record inside one file); with a different record it is a ValueError naming both.
+    """
+    train_docs, dev_docs = list(train_docs), list(dev_docs)
+    first = {pmid_of(doc): doc for doc in train_docs}
+    for doc in dev_docs:
+        other = first.get(pmid_of(doc))
+        if other is not None and _record(other) != _record(doc):
+            raise ValueError(
+                f"{_source(doc)}: PMID {pmid_of(doc)} is also in {_source(other)} with a "
+                "different record; merged, they would make a file with two records for one PMID"
+            )
+    return split_heldout(train_docs + dev_docs, seed=seed, heldout=heldout)
+
+
+def _source(item: object) -> str:
+    return str(getattr(item, "source", None) or "?")
+
+
+def _record(item: object) -> object:
+    if isinstance(item, Document):
+        return (item.title, item.abstract, tuple(item.mentions), tuple(item.relations))
+    return getattr(item, "text", item)
+
+
+def check_splits(splits: Mapping[str, Sequence[Item]]) -> None:
+    """Raise ValueError when a split is empty or a PMID is in two splits (a leak between
+    training and evaluation data), naming the split, the PMID and where each copy came from."""
+    where: Dict[str, Tuple[str, object]] = {}
+    for name, items in splits.items():
+        if not items:
+            raise ValueError(f"split {name} is empty")
+        for item in items:
+            pmid = pmid_of(item)
+            seen = where.setdefault(pmid, (name, item))
+            if seen[0] != name:
+                raise ValueError(
+                    f"{_source(item)}: PMID {pmid} of split {name} is also in split {seen[0]} "
+                    f"({_source(seen[1])}): a document in two splits leaks between them"
+                )
 
 
 def official_files(corpus: str, data_dir: PathLike) -> Dict[str, Path]:
@@ -83,9 +129,14 @@ def official_files(corpus: str, data_dir: PathLike) -> Dict[str, Path]:
     if corpus not in OFFICIAL_FILES:
         raise ValueError(f"unknown corpus {corpus!r}: use one of {sorted(OFFICIAL_FILES)}")
     paths = {split: Path(data_dir) / rel for split, rel in OFFICIAL_FILES[corpus].items()}
-    for path in paths.values():
+    for split, path in paths.items():
+        if path.is_dir():
+            raise FileNotFoundError(f"{path}: is a directory, not the official {corpus} {split} file")
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: official {corpus} file not found under {data_dir}")
+            raise FileNotFoundError(
+                f"{path}: no such file (the official {corpus} {split} file, expected under "
+                f"{data_dir} as in the data mirror's layout)"
+            )
     return paths
 
 
@@ -106,13 +157,21 @@ def cdr_splits(
     """CDR (T, D, test) from the three official files."""
     official = read_official("cdr", data_dir)
     train, dev = split_cdr(official["train"], official["dev"], seed=seed, heldout=heldout)
+    check_splits({"T": train, "D": dev, "test": official["test"]})
     return train, dev, official["test"]
 
 
 def ncbi_splits(data_dir: PathLike) -> Tuple[List[Document], List[Document], List[Document]]:
     """NCBI Disease (T, D, test): the official train, dev and test sets as given."""
     official = read_official("ncbi", data_dir)
+    check_splits({"T": official["train"], "D": official["dev"], "test": official["test"]})
     return official["train"], official["dev"], official["test"]
+
+
+def _pmid_key(pmid: object) -> str:
+    """A PMID as the leak guard compares it: without surrounding blanks or leading zeros."""
+    key = str(pmid).strip()
+    return (key.lstrip("0") or key) if key.isascii() and key.isdigit() else key
 
 
 class GoldLeakError(ValueError):
@@ -124,10 +183,13 @@ class LeakGuard:
 
     ``filter`` drops every document whose PMID is gold and records it in ``removed``
     (``(pmid, source)`` pairs); with ``strict=True`` it raises :class:`GoldLeakError` instead.
+    PMIDs compare without surrounding blanks and leading zeros (``0123`` is gold ``123``). A gold
+    file that cannot be read completely (CR-only line endings, truncation, ...) raises a
+    ``CorpusFormatError`` from :meth:`from_files`: a guard never holds part of a file's PMIDs.
     """
 
     def __init__(self, gold_pmids: Iterable[str], strict: bool = False) -> None:
-        self.gold_pmids: Set[str] = {str(p).strip() for p in gold_pmids}
+        self.gold_pmids: Set[str] = {_pmid_key(p) for p in gold_pmids}
         self.strict = strict
         self.removed: List[Tuple[str, str]] = []
         self.seen = 0
@@ -151,7 +213,7 @@ class LeakGuard:
         return cls.from_files(paths, strict=strict)
 
     def __contains__(self, pmid: object) -> bool:
-        return str(pmid) in self.gold_pmids
+        return _pmid_key(pmid) in self.gold_pmids
 
     def __len__(self) -> int:
         return len(self.gold_pmids)
@@ -161,7 +223,7 @@ class LeakGuard:
         for doc in documents:
             self.seen += 1
             pmid = pmid_of(doc)
-            if pmid in self.gold_pmids:
+            if _pmid_key(pmid) in self.gold_pmids:
                 source = getattr(doc, "source", None) or "?"
                 if self.strict:
                     raise GoldLeakError(f"{source}: gold PMID {pmid} in a non-gold data set")
@@ -191,6 +253,7 @@ __all__ = [
     "LeakGuard",
     "OFFICIAL_FILES",
     "cdr_splits",
+    "check_splits",
     "ncbi_splits",
     "official_files",
     "pmid_of",

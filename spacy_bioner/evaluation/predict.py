@@ -13,8 +13,20 @@ from ..corpus.document import Document, Mention
 
 
 def mentions_from_ents(doc: Doc) -> List[Mention]:
-    """``doc.ents`` as char-offset mentions (type = entity label; ids = the linked ``kb_id_``, if any)."""
-    return [Mention(e.start_char, e.end_char, e.text, e.label_, (e.kb_id_,) if e.kb_id_ else ()) for e in doc.ents]
+    """``doc.ents`` as char-offset mentions (type = entity label; ids = the linked ``kb_id_``, if any).
+
+    Whitespace never starts or ends a mention: an entity's leading and trailing whitespace is
+    left out of its offsets, and an entity of whitespace only gives no mention."""
+    mentions = []
+    for ent in doc.ents:
+        text = ent.text
+        stripped = text.strip()
+        if not stripped:
+            continue
+        start = ent.start_char + (len(text) - len(text.lstrip()))
+        ids = (ent.kb_id_,) if ent.kb_id_ else ()
+        mentions.append(Mention(start, start + len(stripped), stripped, ent.label_, ids))
+    return mentions
 
 
 def count_words(text: str) -> int:

@@ -62,9 +62,9 @@ def report_html(
 
 
 def write_report(path: Union[str, Path], gold: Sequence[Document], scores: MentionScores, **kwargs: object) -> Path:
-    path = Path(path)
-    path.write_text(report_html(gold, scores, **kwargs), encoding="utf8")  # type: ignore[arg-type]
-    return path
+    from ..atomic import atomic_write_text
+
+    return atomic_write_text(path, report_html(gold, scores, **kwargs))  # type: ignore[arg-type]
 
 
 __all__ = ["report_html", "write_report"]

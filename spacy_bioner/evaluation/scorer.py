@@ -156,7 +156,12 @@ def score_keys(
 
 def _sort_key(key: MentionKey) -> Tuple[object, ...]:
     pmid = key[0]
-    return (0, int(pmid), "", key[1:]) if pmid.isdigit() else (1, 0, pmid, key[1:])
+    return (0, int(pmid), "", key[1:]) if _numeric(pmid) else (1, 0, pmid, key[1:])
+
+
+def _numeric(pmid: str) -> bool:
+    """ASCII digits only (``str.isdigit`` is also true of "²", which ``int`` rejects)."""
+    return pmid.isascii() and pmid.isdigit()
 
 
 def score_documents(
@@ -189,4 +194,4 @@ def score_documents(
 
 
 def _sorted_ids(ids: Iterable[str]) -> List[str]:
-    return sorted(ids, key=lambda p: (0, int(p), "") if p.isdigit() else (1, 0, p))
+    return sorted(ids, key=lambda p: (0, int(p), "") if _numeric(p) else (1, 0, p))

@@ -7,8 +7,14 @@ marginalised); prediction is Viterbi. Each predicted entity gets ``span._.confid
 over its tokens of the CRF marginal probability of the predicted tag (``confidence = "min"`` in
 the component config uses the minimum instead). Confidences live in ``doc.user_data`` (spaCy's
 store for extension values), so they survive ``DocBin(store_user_data=True)``.
+
+Forked processes (``nlp.pipe(texts, n_process=N)``, spaCy's default on Linux) run torch on one
+thread: torch's OpenMP thread pool does not survive a fork, and a forked child that enters a
+parallel region waits forever for the parent's threads (whatever the caller's
+``OMP_NUM_THREADS``). Importing this module registers the fork handler that sees to it.
 """
 
+import os
 
 from itertools import islice
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -50,6 +56,18 @@ DEFAULT_CRF_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 
 if not Span.has_extension(CONFIDENCE_ATTR):
     Span.set_extension(CONFIDENCE_ATTR, default=None)
+
+
+def _one_torch_thread_after_fork() -> None:
+    """In a forked child: torch on one thread, so that it never enters the OpenMP pool that
+    the fork left without its threads (``nlp.pipe(n_process=N)`` would otherwise hang)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; spawned workers (Windows, macOS) start afresh
+    os.register_at_fork(after_in_child=_one_torch_thread_after_fork)
 
 
 @Language.factory(
@@ -283,7 +301,7 @@ class CRFEntityRecognizer(TrainablePipe):
         for doc, path, marginals in zip(docs, *predictions):
             for key in [k for k in doc.user_data if _is_confidence_key(k)]:
                 del doc.user_data[key]
-            spans = tag_ids_to_spans(path, tags)
+            spans = without_space_edges(doc, tag_ids_to_spans(path, tags))
             ents = [Span(doc, start, end, label=label) for start, end, label in spans]
             doc.set_ents(ents, default="outside")
             for ent, value in zip(ents, span_confidences(marginals, path, spans, self.confidence)):
@@ -312,6 +330,20 @@ def _tag_ids_same_tokens(eg: Example, by_type: Dict[int, Tuple[int, int]]) -> Op
         ids[(types == type_hash) & (iob == 3)] = b_id
         ids[(types == type_hash) & (iob == 1)] = i_id
     return ids
+
+
+def without_space_edges(doc: Doc, spans: Sequence[Tuple[int, int, str]]) -> List[Tuple[int, int, str]]:
+    """The spans without the whitespace-only tokens at their edges (``"\\n\\t  "``): such a
+    token never starts or ends an entity; a span of nothing else is dropped."""
+    out = []
+    for start, end, label in spans:
+        while start < end and doc[start].is_space:
+            start += 1
+        while end > start and doc[end - 1].is_space:
+            end -= 1
+        if start < end:
+            out.append((start, end, label))
+    return out
 
 
 def span_confidences(marginals: numpy.ndarray, path: numpy.ndarray, spans: Sequence, how: str = "mean") -> List[float]:

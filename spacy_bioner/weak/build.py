@@ -33,6 +33,7 @@ import gzip
 import io
 import json
 import multiprocessing
+import os
 import pickle
 import shutil
 import traceback
@@ -49,6 +50,7 @@ from spacy.attrs import DEP, ENT_ID, ENT_KB_ID, ENT_TYPE, LEMMA, MORPH, NORM, OR
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
+from ..atomic import atomic_write_text, temp_path
 from ..corpus.docbin import AlignmentReport, doc_from_document
 from ..corpus.document import CorpusFormatError, Document, Mention
 from ..corpus.pubtator import format_pubtator, read_pubtator
@@ -71,12 +73,17 @@ PackedDoc = Tuple[numpy.ndarray, numpy.ndarray, Dict[str, bool], Tuple[str, ...]
 
 
 class PubTatorWriter:
-    """Append documents to a PubTator file (gzip with a zero timestamp when the name ends .gz)."""
+    """Append documents to a PubTator file (gzip with a zero timestamp when the name ends .gz).
+
+    The file is written under a temporary name (:func:`~spacy_bioner.atomic.temp_path`) and
+    renamed by :meth:`close`; leaving the ``with`` block on an exception removes it instead, so
+    a failed build leaves no half-written file."""
 
     def __init__(self, path: PathLike) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._raw = open(self.path, "wb")
+        self._tmp = temp_path(self.path)
+        self._raw = open(self._tmp, "wb")
         binary: IO[bytes] = self._raw
         if self.path.name.endswith(".gz"):
             binary = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
@@ -93,14 +100,30 @@ class PubTatorWriter:
         self.count += 1
 
     def close(self) -> None:
+        """Finish the file and give it its name."""
         self._out.close()
         self._raw.close()
+        if self._tmp.exists():
+            os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        """Drop what was written (the file keeps its previous content, if any)."""
+        try:
+            self._out.close()
+        except (OSError, ValueError):  # e.g. a full disk: the file is dropped anyway
+            pass
+        self._raw.close()
+        if self._tmp.exists():
+            self._tmp.unlink()
 
     def __enter__(self) -> "PubTatorWriter":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 class FastDocBin(DocBin):
@@ -812,6 +835,13 @@ def build_weak_datasets(
             _apply_counts(report, reader.take())
         for writer in bins.values():
             writer.close()
+    except BaseException:  # no half-written DocBin output (the PubTator writers drop theirs)
+        for writer in bins.values():
+            if writer.path.is_dir():
+                shutil.rmtree(writer.path, ignore_errors=True)
+            elif writer.path.exists():
+                writer.path.unlink()
+        raise
     finally:
         if workers is not None:
             workers.close()
@@ -822,6 +852,5 @@ def build_weak_datasets(
     report.outputs.update({f"{name}.spacy": str(w.path) for name, w in bins.items()})
     all_stats = list(acc.stats.values()) + ([acc.dict_stats] if acc.dict_stats.abstracts else [])
     write_stats(all_stats, out / "stats.json", out / "stats.md")
-    (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n",
-                                     encoding="utf-8")
+    atomic_write_text(out / "report.json", json.dumps(report.to_dict(), indent=2) + "\n")
     return BuildResult(report, all_stats)
