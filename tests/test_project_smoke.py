@@ -99,8 +99,12 @@ def test_package_installs_in_a_fresh_venv_and_loads_offline(smoke_run: Path, tmp
     code = ("import json, spacy; nlp = spacy.load('en_bioner_cd'); "
             "doc = nlp('Cisplatin-induced nephrotoxicity in rats.'); "
             "print(json.dumps({'pipes': nlp.pipe_names, 'name': nlp.meta['name'], 'tokens': [t.text for t in doc], "
-            "'file': spacy.util.get_package_path('en_bioner_cd').as_posix()}))")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+            "'file': spacy.util.get_package_path('en_bioner_cd').as_posix(), "
+            # the packaged pipeline in two forked workers, torch threads unset (issue #24: it hung)
+            "'n_process_2_same': [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in "
+            "nlp.pipe(['Lithium toxicity and seizures.'] * 8, n_process=2, batch_size=2)] == "
+            "[[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(['Lithium toxicity and seizures.'] * 8)]}))")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     cmd = [str(py), "-c", code]
     if shutil.which("unshare") and subprocess.run(["unshare", "-n", "true"]).returncode == 0:
@@ -112,3 +116,4 @@ def test_package_installs_in_a_fresh_venv_and_loads_offline(smoke_run: Path, tmp
     assert result["pipes"] == ["bioner"] and result["name"] == "bioner_cd"
     assert result["tokens"][:3] == ["Cisplatin", "-", "induced"]  # the biomedical tokenizer came along
     assert result["file"].startswith(str(venv))
+    assert result["n_process_2_same"] is True
