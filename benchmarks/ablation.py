@@ -84,9 +84,10 @@ def run_row(name: str, args: argparse.Namespace) -> Dict[str, Any]:
     with open(folder / "train.log", "w", encoding="utf8") as log:
         subprocess.run(train, check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
     seconds = time.perf_counter() - start
-    subprocess.run([sys.executable, "-m", "spacy_bioner", "evaluate", str(folder / "model" / "model-best"),
-                    str(args.test), "--output", str(folder / "metrics")], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
+    with open(folder / "evaluate.log", "w", encoding="utf8") as log:
+        subprocess.run([sys.executable, "-m", "spacy_bioner", "evaluate", str(folder / "model" / "model-best"),
+                        str(args.test), "--output", str(folder / "metrics"), "--report-docs", "0"], check=True,
+                       env=env, stdout=log, stderr=subprocess.STDOUT)
     meta = json.loads((folder / "model" / "model-best" / "meta.json").read_text(encoding="utf8"))
     test = json.loads(metrics_path.read_text(encoding="utf8"))["scores"]["micro"]
     steps = _last_step(folder / "train.log")
