@@ -37,6 +37,7 @@ Item = Union[Record, Failure, Deleted]
 _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_ERRORS = (OSError, EOFError, zlib.error)
 _PUBTATOR_TITLE = re.compile(r"^[^\t|]+\|t\|")
+_LINE_REF = re.compile(r"\bline (\d+)\)")
 _PUBMED_ELEMENTS = ("PubmedArticle", "PubmedBookArticle", "DeleteCitation")
 _CONTROL_WS = re.compile(r"[ \t\n\r\x0b\x0c]*[\t\n\r\x0b\x0c][ \t\n\r\x0b\x0c]*")
 
@@ -94,26 +95,29 @@ class InputFile:
 
     # -- line-based formats ---------------------------------------------------------------------
 
-    def _lines(self) -> Iterator[Tuple[int, Optional[str], Optional[str]]]:
-        """(line number, line without end-of-line or None, decoding problem or None).
+    def _lines(self) -> Iterator[Tuple[int, str, Optional[str]]]:
+        """(line number, line without end-of-line, decoding problem or None).
+
+        A line that is not UTF-8 comes with its problem, decoded with replacement characters.
 
         A truncated or corrupt gzip ends the iteration with a CorpusFormatError.
         """
-        stream = io.BufferedReader(self._stream(), buffer_size=1 << 16)  # type: ignore[arg-type]
+        stream = self._stream()  # buffered (8 KiB for gzip: little is lost before a truncation)
         lineno = 0
         try:
             for raw in stream:
                 lineno += 1
+                problem = None
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as err:
-                    yield lineno, None, f"not valid UTF-8: byte 0x{raw[err.start]:02x} at column {err.start + 1}"
-                    continue
+                    line = raw.decode("utf-8", errors="replace")
+                    problem = f"not valid UTF-8: byte 0x{raw[err.start]:02x} at column {err.start + 1}"
                 if line.endswith("\n"):
                     line = line[:-2] if line.endswith("\r\n") else line[:-1]
                 if lineno == 1 and line.startswith("\ufeff"):
                     line = line[1:]
-                yield lineno, line, None
+                yield lineno, line, problem
         except _GZIP_ERRORS as err:
             raise CorpusFormatError(
                 self.label, lineno + 1, f"corrupt or truncated gzip data ({err}); the rest of the file was not read"
@@ -132,7 +136,9 @@ class InputFile:
                 docs = parse_pubtator("\n".join(lines) + "\n", name=self.label, text_only=True)
             except CorpusFormatError as err:
                 line = start + err.line - 1 if err.line is not None else start
-                yield Failure(f"{self.label}:{line}", err.problem)
+                # the parser numbers the record's lines from 1: its "(line N)" references too
+                problem = _LINE_REF.sub(lambda m: f"line {int(m.group(1)) + start - 1})", err.problem)
+                yield Failure(f"{self.label}:{line}", problem)
                 return
             doc = docs[0]
             yield Record(doc.pmid, doc.title, doc.abstract, f"{self.label}:{start}")
@@ -140,16 +146,14 @@ class InputFile:
         start, lines, bad = 1, [], None
         try:
             for lineno, line, problem in self._lines():
-                if line is not None and _PUBTATOR_TITLE.match(line) and (lines or bad):
+                if _PUBTATOR_TITLE.match(line) and (lines or bad):
                     yield from flush(start, lines, bad)
                     start, lines, bad = lineno, [], None
                 if not lines and bad is None:
                     start = lineno
                 if problem is not None:
                     bad = bad or (lineno, problem)
-                    lines.append("")
-                else:
-                    lines.append(line)  # type: ignore[arg-type]
+                lines.append(line)
             yield from flush(start, lines, bad)
         except CorpusFormatError as err:  # the file ends here: the record being read is lost too
             pending = bad is not None or any(line.strip() for line in lines)
@@ -286,10 +290,17 @@ def detect_format(stream: IO[bytes], label: str) -> str:
     ``bioc-json``; a first line ``PMID|t|...`` is ``pubtator``; anything else is ``text``.
     RAISES: CorpusFormatError for an empty file, corrupt gzip data or unrecognised XML.
     """
-    try:
-        head = stream.read(1 << 16)
-    except _GZIP_ERRORS as err:
-        raise CorpusFormatError(label, 1, f"corrupt or truncated gzip data ({err}); the file was not read") from None
+    head = b""
+    while len(head) < 1 << 16:
+        try:
+            chunk = stream.read(1 << 13)
+        except _GZIP_ERRORS as err:  # a truncated file is read up to its cut, and reported there
+            if head:
+                break
+            raise CorpusFormatError(label, 1, f"corrupt or truncated gzip data ({err}); the file was not read") from None
+        if not chunk:
+            break
+        head += chunk
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
     if not text:
         raise CorpusFormatError(label, None, "empty file: no documents")
