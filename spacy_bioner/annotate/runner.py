@@ -3,8 +3,8 @@
 The work of a job is a list of ``FileTask``s (input file -> shard). ``plan`` drops the shards that
 are finished (the shard and its record in ``OUTPUT/.shards/`` exist) unless ``force``. Records are
 read in batches of ``batch_size``; each batch is one ``nlp.pipe`` batch, in this process or in a
-pool of ``n_process`` worker processes (started with ``spawn``, so a parent that already ran torch
-cannot hang them: torch's OpenMP pool does not survive ``fork``). The parent reads, writes and
+pool of ``n_process`` worker processes forked from a ``forkserver`` (not from the parent: a parent
+that already ran torch would hang them, torch's OpenMP pool does not survive ``fork``). The parent reads, writes and
 keeps at most ``2 * n_process`` batches in flight, so memory does not grow with the input.
 Batches are the same in every backend (consecutive records of one file), so the shards are the
 same bytes whichever runs them.
@@ -23,6 +23,7 @@ import os
 import re
 import resource
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -227,7 +228,7 @@ class InlineTagger:
 _WORKER: Dict[str, Any] = {}
 
 
-def _init_worker(spec: PipelineSpec) -> None:
+def _init_worker(spec: PipelineSpec, ready: Any) -> None:
     # An initializer that raises makes multiprocessing restart the worker forever: keep the
     # error and raise it from the first task instead, where the parent sees it.
     try:
@@ -235,6 +236,10 @@ def _init_worker(spec: PipelineSpec) -> None:
     except Exception as err:  # noqa: BLE001
         _WORKER["error"] = err
     _WORKER["link"] = spec.link is not None
+    try:
+        ready.wait()
+    except threading.BrokenBarrierError:
+        pass
 
 
 def _worker_tag(texts: List[str]) -> Tuple[List[TagResult], float]:
@@ -244,12 +249,23 @@ def _worker_tag(texts: List[str]) -> Tuple[List[TagResult], float]:
 
 
 class PoolTagger:
-    """Tags batches in ``n_process`` spawned worker processes, each loading the pipeline once."""
+    """Tags batches in ``n_process`` worker processes, each loading the pipeline once.
 
-    def __init__(self, spec: PipelineSpec, n_process: int) -> None:
+    Workers are forked from a ``forkserver`` that has imported spaCy, torch and this package but
+    never run torch, so the imports are paid once and no worker inherits a used OpenMP pool.
+    The constructor returns once every worker has loaded the pipeline (or failed to).
+    """
+
+    def __init__(self, spec: PipelineSpec, n_process: int, timeout: float = 900.0) -> None:
         self.window = 2 * n_process
-        context = multiprocessing.get_context("spawn")
-        self.pool = context.Pool(n_process, initializer=_init_worker, initargs=(spec,))
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["spacy_bioner.annotate.runner", "spacy_bioner.pipeline.crf_ner"])
+        ready = context.Barrier(n_process + 1)
+        self.pool = context.Pool(n_process, initializer=_init_worker, initargs=(spec, ready))
+        try:
+            ready.wait(timeout)
+        except threading.BrokenBarrierError:
+            pass  # a worker that did not load raises from its first task
 
     def submit(self, texts: List[str]) -> Any:
         return self.pool.apply_async(_worker_tag, (texts,))
@@ -280,6 +296,7 @@ class _Shard:
     deleted: List[Deleted] = field(default_factory=list)
     peak_rss_mb: float = 0.0
     started: float = field(default_factory=time.perf_counter)
+    started_at: float = field(default_factory=time.time)
     bytes_reported: int = 0
 
     def write(self, records: Sequence[Record], results: Sequence[TagResult], rss: float) -> None:
@@ -314,6 +331,8 @@ class _Shard:
             "failed": len(failures),
             "deleted": len(self.deleted),
             "seconds": round(time.perf_counter() - self.started, 3),
+            "started_at": round(self.started_at, 3),
+            "finished_at": round(time.time(), 3),
             "peak_rss_mb": round(self.peak_rss_mb, 1),
             "failures": [[f.where, f.reason] for f in failures],
             "deleted_ids": [d.id for d in self.deleted],
