@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Dict, List
 
 import bioc
+import spacy
 import pytest
 from typer.testing import CliRunner
 
@@ -263,3 +264,41 @@ def test_two_worker_processes_write_the_same_bytes(model, tmp_path):
         assert result.exit_code == 0, result.output
         outs[n_process] = {p.name: p.read_bytes() for p in out.glob("*.jsonl")}
     assert len(outs[1]) == 4 and outs[1] == outs[2]
+
+
+def test_link_adds_concept_ids_to_jsonl_and_pubtator(tmp_path):
+    from spacy_bioner.linking import IndexParams, build_entities, build_index
+
+    mirror = tmp_path / "mirror"
+    (mirror / "mesh").mkdir(parents=True)
+    (mirror / "ctd").mkdir()
+    rows = ["DescriptorUI\tDescriptorName\tTermName\ttree_tops", "D000001\tDopamine\tDopamine\tD02",
+            "D000003\tCocaine\tCocaine\tD03", "D000005\tHypertension\tHypertension\tC14"]  # fmt: skip
+    (mirror / "mesh/mesh_descriptor_terms.tsv.gz").write_bytes(gzip.compress(("\n".join(rows) + "\n").encode()))
+    ctd = "# Fields:\n# DiseaseName\tDiseaseID\tAltDiseaseIDs\tDefinition\tParentIDs\tTreeNumbers\tParentTreeNumbers\tSynonyms\tSlimMappings\n#\n"
+    (mirror / "ctd/CTD_diseases.tsv.gz").write_bytes(gzip.compress(ctd.encode()))
+    for kind in ("chemical", "disease"):
+        (mirror / f"mesh/{kind}_terms_lower.tsv.gz").write_bytes(gzip.compress(b""))
+    index = tmp_path / "index"
+    build_index(build_entities(mirror), index, IndexParams(m=8, ef_construction=50, ef_search=100, threads=1))
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns([
+        {"label": "Chemical", "pattern": "Dopamine"}, {"label": "Chemical", "pattern": "DA"},
+        {"label": "Chemical", "pattern": "zzzine"}, {"label": "Disease", "pattern": "hypertension"},
+    ])  # fmt: skip
+    nlp.to_disk(tmp_path / "ruler")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in/docs.jsonl").write_text(json.dumps({"id": "d1", "text": "Dopamine (DA) raised zzzine and hypertension."}) + "\n")
+    out = tmp_path / "out"
+    for fmt in ("jsonl", "pubtator"):
+        result = annotate(tmp_path / "ruler", tmp_path / "in", "-o", out, "--format", fmt, "--link", index)
+        assert result.exit_code == 0, result.output
+    (row,) = jsonl(out / "docs.jsonl")
+    got = [(e["text"], e["kb_id"], [c for c, _ in e["kb_ents"]][:1], e["confidence"]) for e in row["entities"]]
+    assert got == [("Dopamine", "D000001", ["D000001"], None), ("DA", "D000001", ["D000001"], None),
+                   ("zzzine", "", [], None), ("hypertension", "D000005", ["D000005"], None)]  # fmt: skip
+    lines = (out / "docs.PubTator").read_text().splitlines()
+    assert [line.split("\t")[3:] for line in lines[2:] if line] == [
+        ["Dopamine", "Chemical", "D000001"], ["DA", "Chemical", "D000001"],
+        ["zzzine", "Chemical", "-1"], ["hypertension", "Disease", "D000005"],
+    ]  # fmt: skip
