@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -463,9 +463,16 @@ def run_local(
     progress: bool = False,
     on_shard: Optional[Callable[[Dict[str, Any]], None]] = None,
 ) -> List[Dict[str, Any]]:
-    """Process ``tasks`` here (``n_process == 1``) or in a pool of spawned workers; see the module docstring."""
+    """Process ``tasks`` here (``n_process == 1``) or in a pool of worker processes; see the module docstring."""
     if not tasks:
         return []
+    if n_process > 1:
+        if spec.threads is None and "OMP_NUM_THREADS" not in os.environ:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            spec = PipelineSpec(spec.model, spec.link, spec.gpu_id, max(1, cores // n_process))
+        tagger: Any = PoolTagger(spec, n_process)
+    else:
+        tagger = InlineTagger(load_pipeline(spec), spec.link is not None)
     total = sum(os.path.getsize(t.input) for t in tasks if os.path.exists(t.input))
     bar = None
     if progress:
@@ -481,13 +488,6 @@ def run_local(
             bar.set_postfix_str(f"{counted['docs']:,} docs, {counted['docs'] / elapsed:,.0f} docs/s", refresh=False)
             bar.update(n_bytes)
 
-    if n_process > 1:
-        if spec.threads is None and "OMP_NUM_THREADS" not in os.environ:
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-            spec = PipelineSpec(spec.model, spec.link, spec.gpu_id, max(1, cores // n_process))
-        tagger: Any = PoolTagger(spec, n_process)
-    else:
-        tagger = InlineTagger(load_pipeline(spec), spec.link is not None)
     ok = False
     try:
         records = process_files(tasks, tagger, options, on_batch=on_batch, on_shard=on_shard)
@@ -501,6 +501,3 @@ def run_local(
             tagger.close()
     return records
 
-
-def task_dicts(tasks: Sequence[FileTask]) -> List[Dict[str, str]]:
-    return [asdict(t) for t in tasks]
