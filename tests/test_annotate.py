@@ -177,11 +177,13 @@ def test_resume_force_and_a_mismatched_job(model, tmp_path):
     first = {p.name: p.read_bytes() for p in out.glob("*.PubTator")}
     assert len(first) == 3
     (out / "pubmed26n0001.PubTator").unlink()
+    (out / ".pubmed26n0001.PubTator.12345.tmp").write_text("left by a killed run")
     stamps = {name: os.stat(out / name).st_mtime_ns for name in first if name != "pubmed26n0001.PubTator"}
     result = annotate(model, f"{inputs}/*.xml", "--output", out, "--format", "pubtator")
     assert result.exit_code == 0, result.output
     assert "2 of 3 shards are finished already" in result.output and "into 1 shards" in result.output
     assert {p.name: p.read_bytes() for p in out.glob("*.PubTator")} == first
+    assert not list(out.glob(".*.tmp"))
     assert {name: os.stat(out / name).st_mtime_ns for name in stamps} == stamps
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["shards"] == 3 and manifest["totals"]["documents"] == 12

@@ -111,6 +111,8 @@ def plan(
 ) -> Tuple[List[FileTask], List[Dict[str, Any]]]:
     """The files still to do and the records of the finished shards that are skipped.
 
+    Temporary shards of the files to do, left by a run that was killed, are deleted.
+
     RAISES: ValueError when two inputs map to the same shard; JobMismatchError when a finished
         shard was made with another model, format or index (and not ``force``).
     """
@@ -133,6 +135,8 @@ def plan(
                 )
             done.append(record)
             continue
+        for stale in output.glob(f".{name}.*.tmp"):  # left by a run that was killed
+            stale.unlink()
         todo.append(FileTask(str(path), str(shard), input_format))
     return todo, done
 
