@@ -304,3 +304,33 @@ def test_link_adds_concept_ids_to_jsonl_and_pubtator(tmp_path):
         ["Dopamine", "Chemical", "D000001"], ["DA", "Chemical", "D000001"],
         ["zzzine", "Chemical", "-1"], ["hypertension", "Disease", "D000005"],
     ]  # fmt: skip
+
+
+@spacy.Language.component("annotate_test_boom")
+def _boom(doc):
+    if "BOOM" in doc.text:
+        raise RuntimeError("cannot tag this")
+    return doc
+
+
+def test_pipeline_and_writer_errors_fail_single_records(tmp_path):
+    from spacy_bioner.annotate.runner import tag_texts
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "Chemical", "pattern": "lithium"}])
+    nlp.add_pipe("annotate_test_boom")
+    got = tag_texts(nlp, ["lithium", "BOOM lithium", "no entity"], link=False)
+    assert got[0] == [(0, 7, "lithium", "Chemical", None, "", ())]
+    assert got[1] == "pipeline error: RuntimeError: cannot tag this" and got[2] == []
+    nlp.to_disk(tmp_path / "boom")
+    (tmp_path / "in").mkdir()
+    rows = [{"id": "ok", "text": "lithium"}, {"id": "a b", "text": "lithium"}, {"id": "c", "text": "BOOM"}]
+    (tmp_path / "in/d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = annotate(tmp_path / "boom", tmp_path / "in", "-o", tmp_path / "out", "--format", "pubtator")
+    assert result.exit_code == 1
+    failures = (tmp_path / "out/failures.tsv").read_text().splitlines()[1:]
+    assert [f.split("\t")[1:] for f in failures] == [
+        ["2", "cannot be written as pubtator: PMID 'a b' must be non-empty, without '|' or whitespace"],
+        ["3", "pipeline error: RuntimeError: cannot tag this"],
+    ]
+    assert (tmp_path / "out/d.PubTator").read_text() == "ok|t|lithium\nok|a|\nok\t0\t7\tlithium\tChemical\n\n"
