@@ -14,6 +14,8 @@ worker start-up and writing included):
 Rates are also given after start-up: from the first shard opened to the last one finished, by
 the shards' own timestamps in the manifest (workers and actors have loaded the pipeline by then),
 since at PubMed scale start-up is negligible; the targets and the hours use these rates.
+CPU seconds spent in ``nlp.pipe`` by the tagging processes (the manifest's ``tag_cpu_seconds``)
+give documents per CPU second, which other jobs on a shared machine do not change.
 Peak RSS per worker is the largest ``ru_maxrss`` of the processes that tagged (the manifest's
 ``peak_rss_mb``; the baseline's own). "h / 36M / 100 cores" is the hours that 36 M abstracts
 would take on 100 cores at the run's documents per second per process used. The shards of the
@@ -87,7 +89,7 @@ def pipe_loop(model: str, folder: Path, batch_size: int) -> Dict[str, float]:
 
     nlp = spacy.load(model)
     texts = [d.text for path in sorted(folder.glob("*.PubTator")) for d in read_pubtator(path, text_only=True)]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     has_conf = Span.has_extension("confidence")
     n_ents = 0
     for doc in nlp.pipe(texts, batch_size=batch_size):
@@ -95,6 +97,7 @@ def pipe_loop(model: str, folder: Path, batch_size: int) -> Dict[str, float]:
         n_ents += len(ents)
     return {
         "pipe_seconds": time.perf_counter() - start,
+        "cpu_seconds": time.process_time() - cpu,
         "documents": len(texts),
         "words": sum(len(t.split()) for t in texts),
         "entities": n_ents,
@@ -165,7 +168,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             span = max(s["finished_at"] for s in manifest["per_shard"]) - min(s["started_at"] for s in manifest["per_shard"])
             results[name] = {"documents": t["documents"], "words": t["words"], "entities": t["entities"],
                              "failed": t["failed"], "processes": processes, "seconds": seconds,
-                             "steady_seconds": span, "peak_rss_mb": rss}
+                             "steady_seconds": span, "peak_rss_mb": rss,
+                             "cpu_seconds": sum(s["tag_cpu_seconds"] for s in manifest["per_shard"])}
             shards[name] = {p.name: p.read_bytes() for p in out.glob("*.jsonl")}
             print(f"  {name}: {seconds:.1f} s", flush=True)
     finally:
@@ -176,18 +180,23 @@ def main(argv: Optional[List[str]] = None) -> int:
         r["steady_docs_per_second"] = r["documents"] / r["steady_seconds"]
         r["steady_words_per_second"] = r["words"] / r["steady_seconds"]
         r["hours_36m_100_cores"] = hours_for_pubmed(r["steady_docs_per_second"], int(r["processes"]))
+        r["docs_per_cpu_second"] = r["documents"] / r["cpu_seconds"]
+        r["hours_36m_100_cores_cpu"] = hours_for_pubmed(r["docs_per_cpu_second"], 1)
     base_rate = results["nlp.pipe loop (baseline)"]["steady_docs_per_second"]
     header = (f"{'run':<26} {'proc':>4} {'docs':>6} {'wall s':>6} {'wall docs/s':>11} {'tag s':>6} {'docs/s':>7} "
-              f"{'words/s':>8} {'x base':>6} {'RSS/worker MB':>13} {'h/36M/100 cores':>15}")
+              f"{'words/s':>8} {'x base':>6} {'RSS/worker MB':>13} {'h/36M/100 cores':>15} {'docs/CPU-s':>10} {'h by CPU':>8}")
     print(header)
     print("-" * len(header))
     for name, r in results.items():
         print(f"{name:<26} {int(r['processes']):>4} {int(r['documents']):>6} {r['seconds']:>6.1f} "
               f"{r['docs_per_second']:>11.1f} {r['steady_seconds']:>6.1f} {r['steady_docs_per_second']:>7.1f} "
               f"{r['steady_words_per_second']:>8,.0f} {r['steady_docs_per_second'] / base_rate:>6.2f} "
-              f"{r['peak_rss_mb']:>13.0f} {r['hours_36m_100_cores']:>15.1f}")
+              f"{r['peak_rss_mb']:>13.0f} {r['hours_36m_100_cores']:>15.1f} {r['docs_per_cpu_second']:>10.1f} "
+              f"{r['hours_36m_100_cores_cpu']:>8.1f}")
     print("wall: process start to exit (imports, model loading, workers' start-up); tag s: first shard opened to last "
-          "shard finished, after start-up (baseline: the nlp.pipe loop alone); docs/s, words/s, x base and hours use tag s")
+          "shard finished, after start-up (baseline: the nlp.pipe loop alone); docs/s, words/s, x base and hours use tag s; "
+          "docs/CPU-s: documents per CPU second spent in nlp.pipe by the tagging processes, and 'h by CPU' the hours "
+          "for 36 M abstracts on 100 cores at that rate (unaffected by other jobs on the machine)")
     one, two = results["annotate, 1 process"], results["annotate, 2 processes"]
     ratio = two["steady_docs_per_second"] / one["steady_docs_per_second"]
     wall_ratio = two["docs_per_second"] / one["docs_per_second"]
