@@ -319,9 +319,11 @@ def test_pipeline_and_writer_errors_fail_single_records(tmp_path):
     nlp = spacy.blank("en")
     nlp.add_pipe("entity_ruler").add_patterns([{"label": "Chemical", "pattern": "lithium"}])
     nlp.add_pipe("annotate_test_boom")
-    got = tag_texts(nlp, ["lithium", "BOOM lithium", "no entity"], link=False)
+    n_strings = len(nlp.vocab.strings)
+    got = tag_texts(nlp, ["lithium", "BOOM lithium", "no entity", "unseenword12345"], link=False)
+    assert len(nlp.vocab.strings) == n_strings  # the batch ran in a memory zone
     assert got[0] == [(0, 7, "lithium", "Chemical", None, "", ())]
-    assert got[1] == "pipeline error: RuntimeError: cannot tag this" and got[2] == []
+    assert got[1] == "pipeline error: RuntimeError: cannot tag this" and got[2] == got[3] == []
     nlp.to_disk(tmp_path / "boom")
     (tmp_path / "in").mkdir()
     rows = [{"id": "ok", "text": "lithium"}, {"id": "a b", "text": "lithium"}, {"id": "c", "text": "BOOM"}]

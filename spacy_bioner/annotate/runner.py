@@ -187,17 +187,23 @@ def doc_entities(doc: Any, link: bool) -> List[Entity]:
 
 
 def tag_texts(nlp: Any, texts: Sequence[str], link: bool) -> List[TagResult]:
-    """Tag ``texts`` as ONE ``nlp.pipe`` batch; if the pipeline raises, each text alone, to find the culprit."""
-    try:
-        return [doc_entities(doc, link) for doc in nlp.pipe(texts, batch_size=max(1, len(texts)))]
-    except Exception:  # noqa: BLE001  (a bad text must not take its batch down with it)
-        results: List[TagResult] = []
-        for text in texts:
-            try:
-                results.append(doc_entities(nlp(text), link))
-            except Exception as err:  # noqa: BLE001
-                results.append(f"pipeline error: {type(err).__name__}: {err}")
-        return results
+    """Tag ``texts`` as ONE ``nlp.pipe`` batch; if the pipeline raises, each text alone, to find the culprit.
+
+    Runs in a spaCy memory zone: the strings and lexemes that the batch adds to the vocab are freed
+    after it (the entities are copied out first), so a worker's vocab does not grow over millions
+    of abstracts.
+    """
+    with nlp.memory_zone():
+        try:
+            return [doc_entities(doc, link) for doc in nlp.pipe(texts, batch_size=max(1, len(texts)))]
+        except Exception:  # noqa: BLE001  (a bad text must not take its batch down with it)
+            results: List[TagResult] = []
+            for text in texts:
+                try:
+                    results.append(doc_entities(nlp(text), link))
+                except Exception as err:  # noqa: BLE001
+                    results.append(f"pipeline error: {type(err).__name__}: {err}")
+            return results
 
 
 def peak_rss_mb() -> float:
