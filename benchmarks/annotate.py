@@ -15,7 +15,11 @@ Rates are also given after start-up: from the first shard opened to the last one
 the shards' own timestamps in the manifest (workers and actors have loaded the pipeline by then),
 since at PubMed scale start-up is negligible; the targets and the hours use these rates.
 CPU seconds spent in ``nlp.pipe`` by the tagging processes (the manifest's ``tag_cpu_seconds``)
-give documents per CPU second, which other jobs on a shared machine do not change.
+give documents per CPU second, which other jobs on a shared machine do not change, and the
+cores a run really got (CPU seconds / seconds after start-up): with the kernel's autogroup
+scheduling (``/proc/sys/kernel/sched_autogroup_enabled``) the processes of one terminal session
+share one session's slice of a busy machine, however many there are, while Ray starts its actors
+in sessions of their own.
 Peak RSS per worker is the largest ``ru_maxrss`` of the processes that tagged (the manifest's
 ``peak_rss_mb``; the baseline's own). "h / 36M / 100 cores" is the hours that 36 M abstracts
 would take on 100 cores at the run's documents per second per process used. The shards of the
@@ -181,10 +185,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         r["steady_words_per_second"] = r["words"] / r["steady_seconds"]
         r["hours_36m_100_cores"] = hours_for_pubmed(r["steady_docs_per_second"], int(r["processes"]))
         r["docs_per_cpu_second"] = r["documents"] / r["cpu_seconds"]
+        r["cores_used"] = r["cpu_seconds"] / r["steady_seconds"]
         r["hours_36m_100_cores_cpu"] = hours_for_pubmed(r["docs_per_cpu_second"], 1)
     base_rate = results["nlp.pipe loop (baseline)"]["steady_docs_per_second"]
     header = (f"{'run':<26} {'proc':>4} {'docs':>6} {'wall s':>6} {'wall docs/s':>11} {'tag s':>6} {'docs/s':>7} "
-              f"{'words/s':>8} {'x base':>6} {'RSS/worker MB':>13} {'h/36M/100 cores':>15} {'docs/CPU-s':>10} {'h by CPU':>8}")
+              f"{'words/s':>8} {'x base':>6} {'RSS/worker MB':>13} {'h/36M/100 cores':>15} {'docs/CPU-s':>10} {'h by CPU':>8} {'cores used':>10}")
     print(header)
     print("-" * len(header))
     for name, r in results.items():
@@ -192,11 +197,12 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"{r['docs_per_second']:>11.1f} {r['steady_seconds']:>6.1f} {r['steady_docs_per_second']:>7.1f} "
               f"{r['steady_words_per_second']:>8,.0f} {r['steady_docs_per_second'] / base_rate:>6.2f} "
               f"{r['peak_rss_mb']:>13.0f} {r['hours_36m_100_cores']:>15.1f} {r['docs_per_cpu_second']:>10.1f} "
-              f"{r['hours_36m_100_cores_cpu']:>8.1f}")
+              f"{r['hours_36m_100_cores_cpu']:>8.1f} {r['cores_used']:>10.2f}")
     print("wall: process start to exit (imports, model loading, workers' start-up); tag s: first shard opened to last "
           "shard finished, after start-up (baseline: the nlp.pipe loop alone); docs/s, words/s, x base and hours use tag s; "
           "docs/CPU-s: documents per CPU second spent in nlp.pipe by the tagging processes, and 'h by CPU' the hours "
-          "for 36 M abstracts on 100 cores at that rate (unaffected by other jobs on the machine)")
+          "for 36 M abstracts on 100 cores at that rate (unaffected by other jobs on the machine); cores used: CPU seconds "
+          "spent tagging / tag s")
     one, two = results["annotate, 1 process"], results["annotate, 2 processes"]
     ratio = two["steady_docs_per_second"] / one["steady_docs_per_second"]
     wall_ratio = two["docs_per_second"] / one["docs_per_second"]
