@@ -126,7 +126,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="data folder (default: $BIONER_DATA_MIRROR)")
     parser.add_argument("--limit", type=int, default=0, help="a seeded sample of this many documents (0: all)")
     parser.add_argument("--files", type=int, default=8, help="input files the documents are dealt into")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32, help="as annotate's default")
     parser.add_argument("--skip-ray", action="store_true", help="leave out the Ray backend")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--pipe-loop", type=Path, help=argparse.SUPPRESS)  # internal: run the baseline

@@ -73,7 +73,7 @@ class JobOptions:
     model: str
     output_format: str
     link: Optional[str] = None
-    batch_size: int = 64
+    batch_size: int = 32
 
     @property
     def key(self) -> Dict[str, Any]:

@@ -64,7 +64,7 @@ def annotate_command(
         None, "--link", help="Linker index folder (link build-kb): adds abbreviation_detector + bioner_linker."
     ),
     force: bool = typer.Option(False, "--force", help="Redo shards that are already finished."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Records per nlp.pipe batch."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Records per nlp.pipe batch (32 keeps a BiLSTM-CRF worker under 1 GB)."),
     n_process: int = typer.Option(1, "--n-process", min=1, help="Worker processes of the local backend."),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU of the local backend; -1 for CPU."),
     backend: str = typer.Option("local", "--backend", help="local, or ray (Ray Data; pip install 'spacy_bioner[ray]')."),
