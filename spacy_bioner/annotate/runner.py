@@ -268,7 +268,7 @@ class PoolTagger:
 
     Workers are started with ``spawn``: a worker forked from a process that ran torch hangs (the
     OpenMP pool does not survive ``fork``), and workers forked from a ``forkserver`` that had
-    imported torch took about 15 % more CPU per batch here. The constructor returns once every
+    imported torch took more CPU per batch in a quick check (not a benchmark of this repo). The constructor returns once every
     worker has loaded the pipeline (or failed to), so start-up is not counted in shard times.
     """
 
