@@ -4,7 +4,7 @@ Each concern keeps its commands in its own module; importing them registers the 
 """
 
 from ._app import app
-from . import assets, convert, evaluate, link, parallel, train, vectors, weak  # noqa: F401  (register commands)
+from . import annotate, assets, convert, evaluate, link, parallel, train, vectors, weak  # noqa: F401  (register commands)
 
 
 def main() -> None:
