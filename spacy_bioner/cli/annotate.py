@@ -67,7 +67,7 @@ def annotate_command(
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Records per nlp.pipe batch (32 keeps a BiLSTM-CRF worker under 1 GB)."),
     n_process: int = typer.Option(1, "--n-process", min=1, help="Worker processes of the local backend."),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU of the local backend; -1 for CPU."),
-    backend: str = typer.Option("local", "--backend", help="local, or ray (Ray Data; pip install 'spacy_bioner[ray]')."),
+    backend: str = typer.Option("local", "--backend", help="local, or ray (Ray Data; pip install 'spacy_bioner\\[ray]')."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Join this Ray cluster (default: start a local Ray)."),
     concurrency: int = typer.Option(2, "--concurrency", min=1, help="Ray actors, each loading the pipeline once."),
     cpus_per_actor: float = typer.Option(1.0, "--cpus-per-actor", min=0.0, help="num_cpus of each Ray actor."),
