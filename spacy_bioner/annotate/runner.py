@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+from ..atomic import atomic_write_text
 from .readers import InputFile
 from .records import Deleted, Entity, Failure, Record
 from .writers import SHARD_SUFFIXES, ShardWriter, open_shard
@@ -355,7 +356,7 @@ class _Shard:
             "failures": [[f.where, f.reason] for f in failures],
             "deleted_ids": [d.id for d in self.deleted],
         }
-        _write_atomic(_state_path(self.task.shard), json.dumps(record, ensure_ascii=False, indent=1) + "\n")
+        atomic_write_text(_state_path(self.task.shard), json.dumps(record, ensure_ascii=False, indent=1) + "\n")
         self.writer.commit()
         return record
 
@@ -363,13 +364,6 @@ class _Shard:
 def _where_key(where: str) -> Tuple[str, int]:
     match = re.search(r"^(.*?)(\d+)$", where)
     return (match.group(1), int(match.group(2))) if match else (where, 0)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def process_files(
@@ -455,7 +449,7 @@ def write_reports(output: Path, options: JobOptions, records: Iterable[Dict[str,
         "totals": totals,
         "per_shard": [{k: v for k, v in r.items() if k not in ("failures", "deleted_ids", "job")} for r in shards],
     }
-    _write_atomic(output / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(output / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     failures = ["file\tline_or_record\treason"]
     deleted = ["file\tpmid"]
     for r in shards:
@@ -464,8 +458,8 @@ def write_reports(output: Path, options: JobOptions, records: Iterable[Dict[str,
             place = where[len(prefix) :] if where.startswith(prefix) else ("file" if where == r["input"] else where)
             failures.append(f"{r['input']}\t{place}\t{_tsv(reason)}")
         deleted.extend(f"{r['input']}\t{pmid}" for pmid in r["deleted_ids"])
-    _write_atomic(output / "failures.tsv", "\n".join(failures) + "\n")
-    _write_atomic(output / "deleted.tsv", "\n".join(deleted) + "\n")
+    atomic_write_text(output / "failures.tsv", "\n".join(failures) + "\n")
+    atomic_write_text(output / "deleted.tsv", "\n".join(deleted) + "\n")
     return manifest
 
 

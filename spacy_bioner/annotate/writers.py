@@ -27,6 +27,7 @@ import os
 from pathlib import Path
 from typing import IO, Dict, List, Sequence
 
+from ..atomic import temp_path
 from .records import Entity, Record
 
 __all__ = ["OUTPUT_FORMATS", "SHARD_SUFFIXES", "ShardWriter", "open_shard"]
@@ -46,7 +47,7 @@ class ShardWriter:
 
     def __init__(self, path: Path, link: bool) -> None:
         self.path = Path(path)
-        self.tmp_path = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.tmp_path = temp_path(self.path)
         self.link = link
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[str] = open(self.tmp_path, "w", encoding="utf-8", newline="\n")
