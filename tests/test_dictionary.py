@@ -142,7 +142,7 @@ def test_resources_training_forms_save_and_load(tmp_path):
                   "D000927\tAnticonvulsants\tAnticonvulsants\tD27\n"
                   "D007674\tKidney Diseases\tKidney Diseases\tC12\n")
     chem_terms = tmp_path / "chem.tsv"
-    chem_terms.write_text("insulin\tD007328\ncis-ddp\tD002945\n")
+    chem_terms.write_text("D007328\tinsulin\nD002945\tcis-ddp\n")
     training = [Document("1", "Nephrotoxicity of cisplatin.", "", [
         Mention(0, 14, "Nephrotoxicity", DISEASE, ("D007674",)),
         Mention(18, 27, "cisplatin", CHEMICAL, ("D002945",))])]

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from spacy_bioner.corpus.document import CorpusFormatError, Mention
+from spacy_bioner.weak.dictionary import DictionaryLabeller
 from spacy_bioner.weak.kb import (
     CHEMICAL,
     DISEASE,
@@ -200,9 +201,23 @@ def test_errors_name_file_and_line(tmp_path, vocab_files):
     bad_medic = write(tmp_path / "medic.tsv", "# header\nName\tMESH:D1\n")
     with pytest.raises(CorpusFormatError, match=r"medic.tsv:2"):
         DiseaseVocabulary.from_file(bad_medic)
-    terms = write(tmp_path / "terms.tsv", "aspirin\tD001241\nbroken line\n")
+    terms = write(tmp_path / "terms.tsv", "D001241\taspirin\nbroken line\n")
     with pytest.raises(CorpusFormatError, match=r"terms.tsv:2"):
         list(read_term_dictionary(terms))
+    reversed_columns = write(tmp_path / "reversed.tsv", "aspirin\tD001241\n")
+    with pytest.raises(CorpusFormatError, match=r"reversed.tsv:1: .*'aspirin' is not a MeSH id"):
+        list(read_term_dictionary(reversed_columns))
+
+
+def test_real_term_dictionaries(data_dir):
+    """The lower-cased dictionaries of the mirror read as (term, id): naloxone is D009270."""
+    chemicals = dict(read_term_dictionary(data_dir / "mesh" / "chemical_terms_lower.tsv.gz"))
+    assert chemicals["naloxone"] == "D009270"
+    labeller = DictionaryLabeller.from_resources(
+        chemical_terms=data_dir / "mesh" / "chemical_terms_lower.tsv.gz",
+        disease_terms=data_dir / "mesh" / "disease_terms_lower.tsv.gz").build()
+    found = {(m.text, m.type) for m in labeller.find("Naloxone reversed the hypotension.")}
+    assert found == {("Naloxone", "Chemical"), ("hypotension", "Disease")}
 
 
 def test_real_chemdisgene_pairs(data_dir):

@@ -47,6 +47,9 @@ def normalise_id(raw: str) -> str:
     return "" if value in NO_ID else value
 
 
+_MESH_ID = re.compile(r"^[CD]\d{6,9}$")
+
+
 def split_ids(ids: Union[str, Iterable[str]]) -> Tuple[str, ...]:
     """The normalised parts of one id string or of several (``|`` and ``;`` separate parts)."""
     raw = [ids] if isinstance(ids, str) else list(ids)
@@ -219,12 +222,16 @@ class MeshVocabulary:
 
 
 def read_term_dictionary(path: PathLike) -> Iterator[Tuple[str, str]]:
-    """``(term, id)`` rows of a lower-cased term dictionary (``term<TAB>MeSH id``)."""
+    """``(term, id)`` rows of a lower-cased term dictionary, whose lines are ``MeSH id<TAB>term``
+    (the layout of ``mesh/{chemical,disease}_terms_lower.tsv.gz``)."""
     for lineno, fields, _ in data_lines(path):
         if len(fields) != 2:
-            raise CorpusFormatError(path, lineno, f"expected 'term<TAB>id', got {len(fields)} fields")
-        term, term_id = fields[0].strip(), normalise_id(fields[1])
-        if term and term_id:
+            raise CorpusFormatError(path, lineno, f"expected 'MeSH id<TAB>term', got {len(fields)} fields")
+        term_id, term = normalise_id(fields[0]), fields[1].strip()
+        if not _MESH_ID.match(term_id):
+            raise CorpusFormatError(path, lineno, f"expected 'MeSH id<TAB>term', the first field {fields[0]!r} "
+                                    "is not a MeSH id (C/D + digits)")
+        if term:
             yield term, term_id
 
 
