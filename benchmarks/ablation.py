@@ -47,7 +47,14 @@ ROWS: Dict[str, Any] = {
         "sentence chunks of <= 64 tokens, 4,000 padded tokens per step, learning rate 2e-3", 2913,
         {"training.batcher.size": 4000, "training.optimizer.learn_rate": 0.002},
     ),
+    "chunks64-4k-dict": (
+        "chunks64-4k + dictionary features (BiLSTMCRF.v3, 20-wide, --dictionary)", 2913,
+        {"training.batcher.size": 4000, "components.bioner.model.@architectures": "spacy_bioner.BiLSTMCRF.v3",
+         "components.bioner.model.dictionary_width": 20, "initialize.components.bioner": {"dictionary": None}},
+    ),
 }
+#: rows that read the dictionary features file (``--dictionary``)
+DICTIONARY_ROWS = ("chunks64-4k-dict",)
 
 
 def row_config(base: Path, sections: Dict[str, Any], out: Path) -> Path:
@@ -80,6 +87,8 @@ def run_row(name: str, args: argparse.Namespace) -> Dict[str, Any]:
              "--paths.vectors", str(args.vectors) if args.vectors else "null",
              "--training.max_epochs", str(args.max_epochs), "--training.eval_frequency", str(eval_frequency),
              "--training.patience", str(args.patience * eval_frequency), "--training.seed", str(args.seed)]
+    if name in DICTIONARY_ROWS:
+        train += ["--initialize.components.bioner.dictionary", str(args.dictionary)]
     start = time.perf_counter()
     with open(folder / "train.log", "w", encoding="utf8") as log:
         subprocess.run(train, check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -121,6 +130,8 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("--dev", type=Path, required=True)
     parser.add_argument("--test", type=Path, required=True, help="gold PubTator file (CDR test)")
     parser.add_argument("--vectors", type=Path, default=None)
+    parser.add_argument("--dictionary", type=Path, default=None,
+                        help="dictionary features file (`spacy_bioner weak dictionary-features`) for the *-dict rows")
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "bilstm_crf.cfg")
     parser.add_argument("--output", type=Path, default=Path("training/ablation"))
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of: {', '.join(ROWS)}")
@@ -134,7 +145,9 @@ def main(argv: List[str] = None) -> int:
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
         parser.error(f"unknown rows {unknown}; known: {', '.join(ROWS)}")
-    for path in (args.train, args.dev, args.test):
+    if any(r in DICTIONARY_ROWS for r in rows) and args.dictionary is None:
+        parser.error(f"rows {', '.join(r for r in rows if r in DICTIONARY_ROWS)} need --dictionary")
+    for path in (args.train, args.dev, args.test) + ((args.dictionary,) if args.dictionary else ()):
         if not path.exists():
             parser.error(f"{path} not found")
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:

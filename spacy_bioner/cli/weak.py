@@ -268,6 +268,36 @@ def dictionary_eval_command(
                           encoding="utf-8")
 
 
+@weak_app.command("dictionary-features", cls=MultiValueCommand)
+def dictionary_features_command(
+    output: Path = typer.Option(..., help="the features file to write (for "
+                                "[initialize.components.bioner] dictionary)"),
+    mesh: Optional[Path] = typer.Option(None, help=MESH_HELP),
+    ctd_diseases: Optional[Path] = typer.Option(None, help="CTD_diseases.tsv.gz (MEDIC)"),
+    chemical_terms: Optional[Path] = typer.Option(None, help="lower-cased chemical terms TSV"),
+    disease_terms: Optional[Path] = typer.Option(None, help="lower-cased disease terms TSV"),
+    train: List[Path] = typer.Option([], help="gold training files for the stop-list (never test)"),
+    dev: List[Path] = typer.Option([], help="gold development files to tune the stop-list"),
+    training_forms: bool = typer.Option(False, help="also add the training set's surface forms "
+                                        "(off: the feature would fire on every training mention "
+                                        "and far less often on new text)"),
+) -> None:
+    """Write the dictionary a BiLSTMCRF.v3 tagger reads as features (MeSH, MEDIC, lower-cased
+    dictionaries; stop-list learned on --train, thresholds tuned on --dev)."""
+    from ..atomic import OutputPathError, check_output_file
+    from ..models.dictionary_features import write_features_file
+
+    try:
+        check_output_file(output, "--output")
+    except OutputPathError as err:
+        _fail(str(err))
+    labeller, info = make_labeller(None, mesh, ctd_diseases, chemical_terms, disease_terms,
+                                   train, dev, training_forms)
+    info["matchable_terms"] = write_features_file(labeller, output)
+    typer.echo(json.dumps(info))
+    typer.echo(f"wrote {output}", err=True)
+
+
 @weak_app.command("dictionary-label", cls=MultiValueCommand)
 def dictionary_label_command(
     inputs: List[Path] = typer.Argument(..., help="PubTator files to label"),

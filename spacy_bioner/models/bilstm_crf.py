@@ -1,4 +1,4 @@
-"""``spacy_bioner.BiLSTMCRF.v1`` and ``.v2``: word vectors + char-CNN -> BiLSTM -> tanh layer -> CRF.
+"""``spacy_bioner.BiLSTMCRF.v1``, ``.v2`` and ``.v3`` (dictionary features): word vectors + char-CNN -> BiLSTM -> tanh layer -> CRF.
 
 Token features are computed once per distinct word form in a batch (vector row or hashed
 embedding id, and the char-CNN), then gathered per token. Documents longer than ``window_size``
@@ -35,6 +35,8 @@ from spacy.tokens import Doc
 from thinc.api import ArgsKwargs, Model, NumpyOps, torch2xp, xp2torch
 from thinc.types import Floats2d
 
+from .dictionary_features import N_TAGS as N_DICT_TAGS
+from .dictionary_features import DictionaryFeatures
 from .crf import crf_tagger, get_torch_module, lazy_torch_shim, register_torch_module, set_torch_module, torch_device
 
 CHAR_ROWS = 1024  # row 0 is padding; code points are hashed into rows 1..1023 (ASCII/Greek exact)
@@ -140,6 +142,8 @@ class BiLSTMEmitter(torch.nn.Module):
         tanh_width: int = 150,
         dropout: float = 0.5,
         word_dropout: float = 0.0,
+        dict_tags: int = 0,
+        dict_width: int = 0,
     ):
         super().__init__()
         if not 0.0 <= word_dropout < 1.0:
@@ -151,12 +155,15 @@ class BiLSTMEmitter(torch.nn.Module):
             char_width=char_width, char_filters=char_filters, char_window=char_window,
             hidden_width=hidden_width, tanh_width=tanh_width, dropout=dropout, word_dropout=word_dropout,
         )  # fmt: skip
+        if dict_width:
+            self.config.update(dict_tags=dict_tags, dict_width=dict_width)
         self.word_mode = word_mode
         self.word_dropout = word_dropout
         self.words = torch.nn.Embedding(word_rows, word_width) if word_mode != "frozen" else None
         self.chars = CharCNN(CHAR_ROWS, char_width, char_filters, char_window)
         self.drop = Dropout(dropout)
-        self.lstm = torch.nn.LSTM(word_width + char_filters, hidden_width, batch_first=True, bidirectional=True)
+        self.dict_tags = torch.nn.Embedding(dict_tags, dict_width) if dict_width else None
+        self.lstm = torch.nn.LSTM(word_width + char_filters + dict_width, hidden_width, batch_first=True, bidirectional=True)
         self.head = TanhHead(2 * hidden_width, tanh_width, n_tags)
 
     @classmethod
@@ -179,12 +186,18 @@ class BiLSTMEmitter(torch.nn.Module):
         windows: torch.Tensor,
         window_lengths: torch.Tensor,
         core: torch.Tensor,
+        dict_tags: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         word_types = self.word_features(words)
         word_tokens = word_types[inverse]
         if self.training and self.word_dropout > 0.0:
             word_tokens = self._drop_words(word_tokens)
-        tokens = self.drop(torch.cat([word_tokens, self.chars(chars, char_chunks)[inverse]], dim=1))
+        features = [word_tokens, self.chars(chars, char_chunks)[inverse]]
+        if self.dict_tags is not None:
+            if dict_tags is None:
+                raise ValueError("this BiLSTMEmitter has dictionary features: pass dict_tags")
+            features.append(self.dict_tags(dict_tags))
+        tokens = self.drop(torch.cat(features, dim=1))
         tokens = torch.cat([tokens, tokens.new_zeros((1, tokens.shape[1]))], dim=0)  # padding row
         outputs = []
         for start in range(0, windows.shape[0], WINDOW_CHUNK):
@@ -284,6 +297,40 @@ def build_bilstm_crf_v2(
     return crf_tagger(emitter)
 
 
+@spacy.registry.architectures("spacy_bioner.BiLSTMCRF.v3")
+def build_bilstm_crf_v3(
+    finetune_vectors: bool = True,
+    embed_width: int = 100,
+    embed_rows: int = 20000,
+    char_width: int = 50,
+    char_filters: int = 50,
+    char_window: int = 3,
+    hidden_width: int = 150,
+    tanh_width: int = 150,
+    dropout: float = 0.5,
+    word_dropout: float = 0.0,
+    dictionary_width: int = 20,
+    window_size: int = 1000,
+    window_overlap: int = 100,
+    mixed_precision: bool = False,
+    nO: Optional[int] = None,
+) -> Model[List[Doc], List[Floats2d]]:
+    """v2 + dictionary features: each token's B/I x Chemical/Disease match of the weak
+    labeller's dictionary (:mod:`.dictionary_features`) gets a trainable embedding of
+    ``dictionary_width``, joined to the word and character features. The dictionary is read at
+    initialize (``[initialize.components.NAME] dictionary = PATH``) and saved with the weights."""
+    if dictionary_width < 1:
+        raise ValueError(f"dictionary_width must be >= 1, got {dictionary_width}")
+    model = build_bilstm_crf_v2(
+        finetune_vectors, embed_width, embed_rows, char_width, char_filters, char_window, hidden_width,
+        tanh_width, dropout, word_dropout, window_size, window_overlap, mixed_precision, nO,
+    )  # fmt: skip
+    emitter = model.layers[0]
+    emitter.attrs["dictionary_width"] = dictionary_width
+    emitter.attrs["dictionary"] = DictionaryFeatures()
+    return model
+
+
 def _emitter_init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
     n_tags = model.get_dim("nO")
     attrs = model.attrs
@@ -301,6 +348,8 @@ def _emitter_init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) ->
         char_window=attrs["char_window"], hidden_width=attrs["hidden_width"],
         tanh_width=attrs["tanh_width"], dropout=attrs["dropout"],
         word_dropout=attrs.get("word_dropout", 0.0),
+        dict_tags=N_DICT_TAGS if attrs.get("dictionary_width") else 0,
+        dict_width=attrs.get("dictionary_width", 0),
     )  # fmt: skip
     if mode == "vectors":
         with torch.no_grad():
@@ -417,12 +466,16 @@ def featurize(model: Model, docs: List[Doc]) -> ArgsKwargs:
     word_feats = _word_ids(module, docs, words, keys)
     windows, window_lengths, core = _windows([len(d) for d in docs], model.attrs["window_size"], model.attrs["window_overlap"])
     as_t = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
+    kwargs = {}
+    if module.dict_tags is not None:
+        features: DictionaryFeatures = model.attrs["dictionary"]
+        kwargs["dict_tags"] = as_t(numpy.concatenate([features.token_tags(doc) for doc in docs if len(doc)]))
     return ArgsKwargs(
         args=(
             as_t(word_feats), as_t(char_array), chunks, as_t(inverse), as_t(windows),
             torch.as_tensor(window_lengths), as_t(core),
         ),
-        kwargs={},
+        kwargs=kwargs,
     )  # fmt: skip
 
 

@@ -17,6 +17,7 @@ parallel region waits forever for the parent's threads (whatever the caller's
 import os
 
 from itertools import islice
+from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy
@@ -32,6 +33,7 @@ from thinc.types import Floats2d
 from ..evaluation import spacy_scorer  # noqa: F401  (registers spacy_bioner.mention_scorer.v1)
 from ..models import bilstm_crf, transformer_crf  # noqa: F401  (registers the architectures)
 from ..models.crf import crf_decode, use_torch_averages
+from ..models.dictionary_features import DictionaryFeatures, dictionary_layer
 from ..models.tags import MISSING, bio_tags, biluo_to_bio, tag_ids_to_spans
 
 CONFIDENCE_ATTR = "confidence"
@@ -169,9 +171,12 @@ class CRFEntityRecognizer(TrainablePipe):
         *,
         nlp: Optional[Language] = None,
         labels: Optional[Sequence[str]] = None,
+        dictionary: Optional[Path] = None,
     ) -> None:
-        """Collect the entity labels (unless given), size the model and initialise its weights."""
+        """Collect the entity labels (unless given), size the model and initialise its weights.
+        ``dictionary``: the features file of a model with dictionary features (BiLSTMCRF.v3)."""
         validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
+        self._set_dictionary(dictionary)
         if labels is None:
             found = set()
             for example in get_examples():
@@ -187,6 +192,19 @@ class CRFEntityRecognizer(TrainablePipe):
         if not doc_sample:
             raise ValueError(f"{self.name}: initialize got no examples")
         self.model.initialize(X=doc_sample)
+
+    def _set_dictionary(self, path: Optional[Path]) -> None:
+        layer = dictionary_layer(self.model)
+        setting = f"[initialize.components.{self.name}] dictionary"
+        if path is not None and layer is None:
+            raise ValueError(f"{self.name}: {setting} is set ({path}), but the model takes no dictionary "
+                             "features: use the architecture spacy_bioner.BiLSTMCRF.v3")
+        if layer is None:
+            return
+        if path is None:
+            raise ValueError(f"{self.name}: the model uses dictionary features (spacy_bioner.BiLSTMCRF.v3): "
+                             f"set {setting} = PATH, a file made by `python -m spacy_bioner weak dictionary-features`")
+        layer.attrs["dictionary"] = DictionaryFeatures.from_disk(path)
 
     # -- serialisation: the torch modules rebuild themselves from the saved bytes (their sizes
     # and tags travel with the weights); check that they agree with the saved labels ----------
