@@ -17,7 +17,7 @@ from spacy.util import load_config
 from spacy_bioner.corpus.tokenizer import make_bio_nlp
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-NAMES = ["bilstm_crf", "spacy_ner", "trf_crf", "trf_minilm"]
+NAMES = ["bilstm_crf", "bilstm_crf_dict", "spacy_ner", "trf_crf", "trf_minilm"]
 TEXTS = [
     ("Cisplatin induced nephrotoxicity in rats treated with 5-FU.", [("Cisplatin", "Chemical"),
      ("nephrotoxicity", "Disease"), ("5-FU", "Chemical")]),
@@ -65,7 +65,7 @@ def test_config_is_valid(name, docbin, tmp_path, capsys):
     assert nlp.tokenizer("5-FU-induced").__len__() == 5  # 5 - FU - induced: the biomedical tokenizer
 
 
-@pytest.mark.parametrize("name", ["bilstm_crf", "trf_crf", "trf_minilm"])
+@pytest.mark.parametrize("name", ["bilstm_crf", "bilstm_crf_dict", "trf_crf", "trf_minilm"])
 def test_crf_configs_use_the_bioner_component(name):
     config = load_config(CONFIGS / f"{name}.cfg")
     assert config["nlp"]["pipeline"][-1] == "bioner"  # the re-correction loop sources components.bioner
@@ -86,6 +86,41 @@ def test_bilstm_crf_has_the_paper_settings():
                                              "discard_oversize": False, "get_length": None}
     assert config["corpora"]["train"]["augmenter"] == {"@augmenters": "spacy_bioner.sentence_chunks.v1", "max_tokens": 64}
     assert config["corpora"]["dev"]["augmenter"] is None  # evaluation on whole abstracts
+
+
+def test_dict_config_is_bilstm_crf_plus_dictionary_features():
+    """configs/bilstm_crf_dict.cfg = bilstm_crf.cfg + BiLSTMCRF.v3, the dictionary at initialize and
+    4,000 padded tokens per step (the ablation's chunks64-4k rows)."""
+    plain, ours = (load_config(CONFIGS / f"{n}.cfg", interpolate=True) for n in ("bilstm_crf", "bilstm_crf_dict"))
+    model = ours["components"]["bioner"]["model"]
+    assert model.pop("@architectures") == "spacy_bioner.BiLSTMCRF.v3" and model.pop("dictionary_width") == 20
+    assert plain["components"]["bioner"]["model"].pop("@architectures") == "spacy_bioner.BiLSTMCRF.v2"
+    assert ours["training"]["batcher"].pop("size") == 4000 and plain["training"]["batcher"].pop("size") == 2000
+    assert ours["initialize"].pop("components") == {"bioner": {"dictionary": None}}  # ${paths.dictionary}
+    plain["initialize"].pop("components")
+    assert ours == plain
+
+
+def test_dict_config_trains_with_spacy_train(docbin, tmp_path):
+    """`spacy train configs/bilstm_crf_dict.cfg --paths.dictionary F`: the pipeline keeps the dictionary."""
+    from spacy_bioner.models.dictionary_features import dictionary_layer, write_features_file
+    from spacy_bioner.weak.dictionary import PRIORITY_VOCABULARY, DictionaryLabeller
+
+    labeller = DictionaryLabeller()
+    labeller.add_term("naloxone", "Chemical", "D009270", PRIORITY_VOCABULARY)
+    write_features_file(labeller.build(), tmp_path / "cdr.dict")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "spacy", "train", str(CONFIGS / "bilstm_crf_dict.cfg"), "--output", str(tmp_path / "out"),
+           "--paths.train", str(docbin), "--paths.dev", str(docbin), "--paths.dictionary", str(tmp_path / "cdr.dict"),
+           "--training.max_steps", "4", "--training.eval_frequency", "2"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    nlp = spacy.load(tmp_path / "out" / "model-best")
+    features = dictionary_layer(nlp.get_pipe("bioner").model).attrs["dictionary"]
+    assert features.token_tags(nlp.make_doc("Naloxone works")).tolist() == [1, 0]
+    missing = subprocess.run(cmd[:-6] + cmd[-4:], capture_output=True, text=True, timeout=300, env=env)
+    assert missing.returncode != 0 and "--paths.dictionary" not in cmd[:-6] + cmd[-4:]
+    assert "[initialize.components.bioner] dictionary" in missing.stdout + missing.stderr
 
 
 def test_transformer_configs_differ_only_in_the_weights():
