@@ -35,3 +35,25 @@ def test_ablation_rows_print_the_table_and_are_reused(tmp_path, capsys):
     assert script.main(argv) == 0 and not (tmp_path / "out" / "abstracts" / "model").exists()
     with pytest.raises(SystemExit):
         script.main(argv[:6] + ["--rows", "nonsense"])
+
+
+def test_dictionary_row_reads_the_features_file(tmp_path, capsys):
+    from spacy_bioner.models.dictionary_features import write_features_file
+    from spacy_bioner.weak.dictionary import PRIORITY_VOCABULARY, DictionaryLabeller
+
+    spec = importlib.util.spec_from_file_location("ablation_script", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    write_docbin(list(docs_from_documents(make_bio_nlp(), read_pubtator(SAMPLE))), tmp_path / "T.spacy")
+    argv = ["--train", str(tmp_path / "T.spacy"), "--dev", str(tmp_path / "T.spacy"), "--test", str(SAMPLE),
+            "--rows", "chunks64-4k-dict", "--max-epochs", "1", "--jobs", "1", "--output", str(tmp_path / "out")]
+    with pytest.raises(SystemExit):
+        script.main(argv)
+    assert "need --dictionary" in capsys.readouterr().err
+    labeller = DictionaryLabeller()
+    labeller.add_term("lithium", "Chemical", "D008094", PRIORITY_VOCABULARY)
+    write_features_file(labeller.build(), tmp_path / "cdr.dict")
+    assert script.main(argv + ["--dictionary", str(tmp_path / "cdr.dict")]) == 0
+    assert "| chunks64-4k-dict | chunks64-4k + dictionary features" in capsys.readouterr().out
+    config = (tmp_path / "out" / "chunks64-4k-dict" / "config.cfg").read_text(encoding="utf8")
+    assert "spacy_bioner.BiLSTMCRF.v3" in config
