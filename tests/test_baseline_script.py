@@ -94,3 +94,17 @@ def test_bad_seeds_are_refused(baseline, capsys):
         with pytest.raises(SystemExit):
             baseline.main(["--seeds", bad, "--output", "/nonexistent/never-written"])
         assert "--seeds" in capsys.readouterr().err
+
+
+def test_dictionary_model_targets(baseline, tmp_path):
+    args = argparse.Namespace(with_minilm=False, with_generated_ner=False, dictionary=tmp_path / "cdr.dict")
+    specs = {s["name"]: s for s in baseline.model_specs(args, tmp_path / "vectors")}
+    assert specs["bilstm_crf_dict"]["overrides"] == ["--paths.dictionary", str(tmp_path / "cdr.dict")]
+    assert str(specs["bilstm_crf_dict"]["config"]).endswith("configs/bilstm_crf_dict.cfg")
+    fast = row("bilstm_crf_dict", 0, 0.89, wps=3100)
+    fast["peak_rss_mb"] = 900.0
+    lines = baseline.target_lines([fast, row("spacy_ner", 0, 0.85, wps=1500)], threads=[2])
+    assert lines == ["target dictionary model words/s >= 2x spaCy ner (2 thread(s)): 3,100 vs 1,500 (2.07x) -> met",
+                     "target dictionary model peak RSS <= 1024 MB: 900 MB -> met"]
+    fast["peak_rss_mb"] = 1100.0
+    assert baseline.target_lines([fast, row("spacy_ner", 0, 0.85, wps=1600)], threads=[2])[0].endswith("-> not met")
