@@ -47,33 +47,42 @@ def dictionary(tmp_path_factory) -> Path:
 
 def test_token_tags_cover_partial_tokens_and_abbreviations():
     nlp = spacy.blank("en")
-    features = DictionaryFeatures(labeller(("acute renal failure", "Disease"), ("cisplatin", "Chemical")))
+    features = DictionaryFeatures(labeller(("acute renal failure", "Disease"), ("cisplatin", "Chemical")).to_state())
     words = "Acute renal failure ( ARF ) after cisplatin-therapy ; ARF again .".split()
     doc = Doc(nlp.vocab, words=words, spaces=[w not in ("(", "ARF") or i > 5 for i, w in enumerate(words)])
     assert doc.text.startswith("Acute renal failure (ARF) after cisplatin-therapy")
     tags = features.token_tags(doc)
     by_token = {t.text: int(tag) for t, tag in zip(doc, tags)}
     assert list(tags[:3]) == [3, 4, 4]  # B-Disease I-Disease I-Disease
-    assert by_token["cisplatin-therapy"] == 1  # the match covers part of the token: B-Chemical
+    assert by_token["cisplatin-therapy"] == 0  # matches start and end on token boundaries
     assert [int(tags[i]) for i, t in enumerate(doc) if t.text == "ARF"] == [3, 3]  # local abbreviation
     assert by_token["after"] == 0 and by_token[";"] == 0
     assert DictionaryFeatures().token_tags(doc).tolist() == [0] * len(doc)
     assert features.token_tags(nlp.make_doc("")).shape == (0,)
 
 
-def test_state_round_trip_finds_the_same():
-    lab = DictionaryLabeller.from_resources()
-    for term, kind in (("AIDS", "Disease"), ("lithium", "Chemical"), ("fever", "Disease")):
+def test_matcher_agrees_with_the_labeller_on_token_aligned_text():
+    lab = DictionaryLabeller()
+    for term, kind in (("AIDS", "Disease"), ("lithium", "Chemical"), ("fever", "Disease"),
+                       ("lithium carbonate", "Chemical"), ("renal failure", "Disease")):
         lab.add_term(term, kind, "D1", PRIORITY_VOCABULARY)
     lab.build()
     lab.stoplist.learned["fever"] = "n=3 precision=0.10"
-    again = DictionaryLabeller.from_state(lab.to_state())
-    text = "AIDS and aids, lithium (LI) then LI and fever."
-    assert [(m.start, m.end, m.type) for m in again.find(text)] == [(m.start, m.end, m.type) for m in lab.find(text)]
-    assert ("AIDS", "Disease") in {(m.text, m.type) for m in again.find(text)}
-    assert "aids" not in {m.text for m in again.find(text)}  # the case-exact rule survives
+    features = DictionaryFeatures(lab.to_state())
+    assert features.terms == 4  # fever is learned noise
+    words = "AIDS and aids , lithium carbonate ( LC ) then LC , renal failure and fever .".split()
+    doc = Doc(spacy.blank("en").vocab, words=words)
+    tags = features.token_tags(doc)
+    found = [(doc[i].idx, j) for i, j in enumerate(tags) if j]
+    assert [(words[i], int(t)) for i, t in enumerate(tags) if t] == [
+        ("AIDS", 3), ("lithium", 1), ("carbonate", 2), ("LC", 1), ("LC", 1), ("renal", 3), ("failure", 4)]
+    by_labeller = {(m.start, m.type) for m in lab.find(doc.text)}
+    assert {(doc[i].idx, "Chemical" if t in (1, 2) else "Disease") for i, t in enumerate(tags) if t in (1, 3)} == by_labeller
+    assert found
+    again = DictionaryFeatures.from_bytes(features.to_bytes())
+    assert again.token_tags(doc).tolist() == tags.tolist()
     with pytest.raises(ValueError, match="not a dictionary state"):
-        DictionaryLabeller.from_state({"terms": [["x"]]})
+        DictionaryFeatures({"terms": [["x"]]})
 
 
 def train_v3(dictionary: Path, steps: int = 150):

@@ -437,35 +437,15 @@ class DictionaryLabeller:
             pickle.dump(state, out, protocol=pickle.HIGHEST_PROTOCOL)
 
     def to_state(self) -> Dict[str, object]:
-        """What :meth:`find` needs, as plain msgpack-able data: the matchable terms with their
-        type and case-exact forms, the learned stop-list and the settings (no ids, no sources).
-        For a tagger's dictionary features (:meth:`from_state`)."""
+        """The matchable terms with their type and case-exact forms, the learned stop-list and
+        the abbreviation settings, as plain msgpack-able data (no ids, no sources): what a
+        tagger's dictionary features need (:mod:`spacy_bioner.models.dictionary_features`)."""
         if self._automaton is None:
             self.build()
         terms = [[key, entry.type, sorted(entry.exact_forms) if entry.exact_forms is not None else None]
                  for key, entry in sorted(self.entries.items()) if self.matchable(key, entry)]
         return {"terms": terms, "learned": sorted(self.stoplist.learned),
-                "max_abbreviation": self.max_abbreviation, "min_abbreviation": self.min_abbreviation,
-                "local_abbreviations": self.local_abbreviations}
-
-    @classmethod
-    def from_state(cls, state: Dict[str, object]) -> "DictionaryLabeller":
-        """A labeller that finds what the saved one found (:meth:`to_state`); ids are empty."""
-        try:
-            learned = {str(key): "learned" for key in state["learned"]}  # type: ignore[union-attr]
-            labeller = cls(StopList(learned=learned), int(state["max_abbreviation"]),  # type: ignore[arg-type]
-                           bool(state["local_abbreviations"]), int(state["min_abbreviation"]))  # type: ignore[arg-type]
-            automaton = ahocorasick.Automaton()
-            for key, entity_type, forms in state["terms"]:  # type: ignore[union-attr]
-                labeller.entries[key] = DictEntry(entity_type, (), PRIORITY_VOCABULARY,
-                                                  frozenset(forms) if forms is not None else None)
-                automaton.add_word(key, key)
-        except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"not a dictionary state ({type(err).__name__}: {err})") from err
-        if len(automaton):
-            automaton.make_automaton()
-        labeller._automaton = automaton
-        return labeller
+                "max_abbreviation": self.max_abbreviation, "local_abbreviations": self.local_abbreviations}
 
     @classmethod
     def load(cls, path: PathLike) -> "DictionaryLabeller":
