@@ -152,15 +152,16 @@ def test_truncated_archive(setup):
     assert not [p for p in (root / SOURCES_DIR).iterdir() if "Hallmarks" in p.name or p.name.endswith(".tar.gz")]
 
 
-def test_wrong_source_checksum(setup):
+@pytest.mark.parametrize("name, dest", [("ori_pqal.json", "pubmedqa"), ("c2/final_data.tsv", "drsm")])
+def test_wrong_source_checksum(setup, name, dest):
     path, root, files, _ = setup
-    key = _raw_path(files, "ori_pqal.json")
-    files[key] = files[key].replace(b"Yes.", b"No!!")
+    key = _raw_path(files, name)
+    files[key] = files[key][:-2] + b"X\n"  # one byte changed
     with FileServer(files) as server:
-        with pytest.raises(AssetError, match=r"checksum mismatch for https://raw.githubusercontent.com/.*ori_pqal.json"):
+        with pytest.raises(AssetError, match=rf"checksum mismatch for https://raw.githubusercontent.com/.*{name}"):
             _fetch(path, root, server)
-    assert not (root / "assets/unlabeled/pubmedqa.PubTator.gz").exists()
-    assert not [p for p in (root / SOURCES_DIR).iterdir() if "ori_pqal" in p.name]
+    assert not (root / f"assets/unlabeled/{dest}.PubTator.gz").exists()
+    assert not [p for p in (root / SOURCES_DIR).iterdir() if Path(name).name in p.name]
     assert _leftovers(root) == []
 
 
