@@ -421,7 +421,7 @@ def pubmedqa(files: Dict[str, Path], gold: FrozenSet[str]) -> bytes:
 DRSM_COLUMNS = ("ID_PAPER", "TITLE", "ABSTRACT")
 
 
-def _drsm_rows(path: Path) -> Iterator[Tuple[int, str, str, str]]:
+def drsm_rows(path: Path) -> Iterator[Tuple[int, str, str, str]]:
     """(line, PMID, title, abstract) of each row of one DRSM TSV (quoted fields may hold newlines)."""
     try:
         with path.open(encoding="utf-8", newline="") as f:
@@ -461,7 +461,7 @@ def drsm(files: Dict[str, Path], gold: FrozenSet[str]) -> bytes:
     chosen: Dict[str, Tuple[str, str]] = {}
     for path in files.values():
         found: Dict[str, Tuple[str, str]] = {}
-        for _, pmid, title, abstract in _drsm_rows(path):
+        for _, pmid, title, abstract in drsm_rows(path):
             title, abstract = _squash(html.unescape(title)), _squash(html.unescape(abstract))
             if pmid in chosen or pmid in gold or not title or not abstract:
                 continue
