@@ -2,8 +2,9 @@
 
 ``.spacy`` files are compared as DocBin contents (each document's text, its entities as
 ``(start_char, end_char, label)``, its sentence starts and user data), ``.gz`` files by their
-decompressed bytes, other files byte for byte. One row per file that either folder holds; exit
-status 0 when every file is content-equal.
+decompressed bytes, other files byte for byte. One row per file that either folder holds, hidden
+ones left out (e.g. ``assets/.sources/``, the download cache); exit status 0 when every file is
+content-equal.
 
     python scripts/compare_outputs.py /work/fresh/corpus /tmp/fresh27/corpus
 """
@@ -52,8 +53,8 @@ def describe(path: Path) -> Tuple[str, str]:
 
 def compare(a: Path, b: Path) -> List[Tuple[str, str, str, str, str]]:
     """Rows (file, size in a, size in b, bytes equal, content equal) for every file below a or b."""
-    names = sorted({p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file()}
-                   | {p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file()})
+    names = sorted({p.relative_to(root).as_posix() for root in (a, b) for p in root.rglob("*")
+                    if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)})
     rows = []
     for name in names:
         pa, pb = a / name, b / name

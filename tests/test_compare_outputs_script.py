@@ -34,6 +34,8 @@ def test_equal_and_different(tmp_path):
         (root / "cdr/test.PubTator").write_text("1|t|T\n1|a|A\n\n")
     (a / "x.gz").write_bytes(gzip.compress(b"same\n", mtime=1))
     (b / "x.gz").write_bytes(gzip.compress(b"same\n", mtime=2))
+    (b / ".sources").mkdir()
+    (b / ".sources/cache.tsv").write_text("a download cache: left out\n")
     done = _run(a, b)
     rows = _rows(done.stdout)
     assert rows["cdr/T.spacy"][1:] == ["1 docs, 2 ents", "1 docs, 2 ents", "yes", "yes"], done.stdout + done.stderr
