@@ -79,10 +79,10 @@ def main() -> int:
     rows = compare(args.a, args.b)
     header = ("file", str(args.a), str(args.b), "bytes equal", "content equal")
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-    print(" | ".join(h.ljust(w) for h, w in zip(header, widths)))
+    print(" | ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
     print("-|-".join("-" * w for w in widths))
     for row in rows:
-        print(" | ".join(c.ljust(w) for c, w in zip(row, widths)))
+        print(" | ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
     equal = sum(r[4] == "yes" for r in rows)
     print(f"\n{equal} of {len(rows)} files content-equal")
     return 0 if equal == len(rows) else 1
