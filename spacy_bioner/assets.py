@@ -20,11 +20,12 @@ asset's ``checksum``/``sha256`` stay in project.yml as the mirror file's identit
 
 With ``BIONER_DATA_MIRROR`` (a folder laid out like the project's data README) every file is
 copied from there and verified. Without it, plain assets are downloaded from ``url``, derived
-ones are built: download -> verify the sources -> convert -> verify ``content_sha256``. Downloads resume (HTTP Range) from a ``.part`` file and are kept in
-``assets/.sources/`` so a second run converts without downloading; every file is written under a
-temporary name and renamed only once complete and verified. ``BIONER_ASSETS_BASE_URL`` (or
-``base_url``) sends every download to ``<base>/<host>/<path>`` instead of ``https://<host>/<path>``:
-a proxy, a copy of the sources, or a test server.
+ones are built: download -> verify the sources -> convert -> verify ``content_sha256``.
+Downloads resume (HTTP Range) from a ``.part`` file and are kept in ``assets/.sources/`` so a
+second run converts without downloading; every file is written under a temporary name and
+renamed only once complete and verified. ``BIONER_ASSETS_BASE_URL`` (or ``base_url``) sends
+every download to ``<base>/<host>/<path>`` instead of ``https://<host>/<path>``: a proxy, a copy
+of the sources, or a test server.
 """
 
 from __future__ import annotations
@@ -91,7 +92,10 @@ class Asset:
         """The content SHA-256s a derived file may have: 'build', 'mirror' or 'any' (either)."""
         build = (self.content_sha256 or "").lower()
         mirror = (self.mirror_content_sha256 or build).lower()
-        found = {"build": (build,), "mirror": (mirror,), "any": (build, mirror)}[origin]
+        choices = {"build": (build,), "mirror": (mirror,), "any": (build, mirror)}
+        if origin not in choices:
+            raise ValueError(f"origin must be one of {sorted(choices)}, not {origin!r}")
+        found = choices[origin]
         return tuple(sorted({x for x in found if x}))
 
     @property
