@@ -6,20 +6,26 @@ The asset list is the ``assets:`` section of ``project.yml`` (spaCy's own format
 - ``sha256``: SHA-256 of the file as the data mirror holds it;
 - ``derived``: the file is a conversion of public sources, not a copy; such an asset also has
   ``convert`` (a converter of :mod:`spacy_bioner.sources`), ``content_sha256`` (SHA-256 of the
-  converted content, uncompressed: gzip bytes differ with the compressor, the content does
-  not) and ``sources``, each either a raw file ``{url, path, sha256}`` or a repository archive
+  converted content, decompressed) and ``sources``, each either a raw file
+  ``{url, path, sha256}`` or a repository archive
   ``{url: .../archive/<commit>.tar.gz, files: {path inside: sha256}}``. A path ending in ``/``
   is a folder; its checksum is the SHA-256 of its manifest (``sha256sum``-style lines
-  ``<sha256>  <path below the folder>``, sorted by path).
+  ``<sha256>  <path below the folder>``, sorted by path). Where the mirror's file has other
+  content than the public build (DRSM), ``mirror_content_sha256`` is the mirror's.
+
+What is verified: a plain asset's bytes (``checksum``, ``sha256``); a derived asset's
+decompressed content (``content_sha256``), whichever path made it: the mirror's copy and the
+public build differ in gzip bytes only (compressor, level, header), so both verify. A derived
+asset's ``checksum``/``sha256`` stay in project.yml as the mirror file's identity.
 
 With ``BIONER_DATA_MIRROR`` (a folder laid out like the project's data README) every file is
-copied from there and checked against ``checksum``/``sha256``. Without it, plain assets are
-downloaded from ``url``, derived ones are built: download -> verify the sources -> convert ->
-verify ``content_sha256``. Downloads resume (HTTP Range) from a ``.part`` file and are kept in
-``assets/.sources/`` so a second run converts without downloading; every file is written under a
-temporary name and renamed only once complete and verified. ``BIONER_ASSETS_BASE_URL`` (or
-``base_url``) sends every download to ``<base>/<host>/<path>`` instead of ``https://<host>/<path>``:
-a proxy, a copy of the sources, or a test server.
+copied from there and verified. Without it, plain assets are downloaded from ``url``, derived
+ones are built: download -> verify the sources -> convert -> verify ``content_sha256``.
+Downloads resume (HTTP Range) from a ``.part`` file and are kept in ``assets/.sources/`` so a
+second run converts without downloading; every file is written under a temporary name and
+renamed only once complete and verified. ``BIONER_ASSETS_BASE_URL`` (or ``base_url``) sends
+every download to ``<base>/<host>/<path>`` instead of ``https://<host>/<path>``: a proxy, a copy
+of the sources, or a test server.
 """
 
 from __future__ import annotations
@@ -78,7 +84,19 @@ class Asset:
     description: str = ""
     convert: Optional[str] = None
     content_sha256: Optional[str] = None
+    mirror_content_sha256: Optional[str] = None
+    mirror_differs: Optional[str] = None  # why the mirror's content differs (with mirror_content_sha256)
     sources: List[Source] = field(default_factory=list)
+
+    def expected_contents(self, origin: str = "any") -> Tuple[str, ...]:
+        """The content SHA-256s a derived file may have: 'build', 'mirror' or 'any' (either)."""
+        build = (self.content_sha256 or "").lower()
+        mirror = (self.mirror_content_sha256 or build).lower()
+        choices = {"build": (build,), "mirror": (mirror,), "any": (build, mirror)}
+        if origin not in choices:
+            raise ValueError(f"origin must be one of {sorted(choices)}, not {origin!r}")
+        found = choices[origin]
+        return tuple(sorted({x for x in found if x}))
 
     @property
     def mirror_path(self) -> str:
@@ -117,6 +135,11 @@ def load_assets(project_yml: Path) -> List[Asset]:
         if item.get("derived") and (sources or item.get("convert")):
             if not (sources and item.get("convert") and item.get("content_sha256")):
                 raise AssetError(f"{where}: a derived asset needs 'sources', 'convert' and 'content_sha256'")
+        paths = [s.path for s in sources if s.path]
+        if len(paths) != len(set(paths)):
+            raise AssetError(f"{where}: two raw sources share a 'path' (the converter tells them apart by it)")
+        if item.get("mirror_content_sha256") and not item.get("content_sha256"):
+            raise AssetError(f"{where}: 'mirror_content_sha256' needs a 'content_sha256'")
         out.append(
             Asset(
                 dest=item["dest"],
@@ -127,6 +150,8 @@ def load_assets(project_yml: Path) -> List[Asset]:
                 description=item.get("description", ""),
                 convert=item.get("convert"),
                 content_sha256=item.get("content_sha256"),
+                mirror_content_sha256=item.get("mirror_content_sha256"),
+                mirror_differs=item.get("mirror_differs"),
                 sources=sources,
             )
         )
@@ -144,10 +169,10 @@ def file_digests(path: Path) -> Dict[str, str]:
     return {"md5": md5.hexdigest(), "sha256": sha.hexdigest()}
 
 
-def content_sha256(path: Path) -> str:
-    """SHA-256 of a file's content: decompressed for ``.gz`` files."""
+def content_sha256(path: Path, gz: Optional[bool] = None) -> str:
+    """SHA-256 of a file's content: decompressed for gzip files (``gz``; by default a ``.gz`` name)."""
     sha = hashlib.sha256()
-    opener = gzip.open if path.suffix == ".gz" else open
+    opener = gzip.open if (path.suffix == ".gz" if gz is None else gz) else open
     try:
         with opener(path, "rb") as f:
             for block in iter(lambda: f.read(BLOCK), b""):
@@ -164,41 +189,42 @@ def folder_manifest_sha256(folder: Path) -> str:
     return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
 
 
-def verify(asset: Asset, path: Path) -> None:
-    """Raise AssetError unless the file matches every file checksum the asset declares."""
-    digests = file_digests(path)
-    for name, expected in (("md5", asset.md5), ("sha256", asset.sha256)):
-        if expected and digests[name] != expected.lower():
+def verify(asset: Asset, path: Path, origin: str = "any", shown: Optional[Path] = None) -> None:
+    """Raise AssetError unless ``path`` passes the asset's checksums (see the module docstring).
+
+    ``origin`` says which content a derived asset may have: 'mirror' (a copy from the data
+    mirror), 'build' (converted from the public sources) or 'any' (a file already in place).
+    Errors name the asset and ``shown`` (the file the user knows, e.g. the mirror's), else ``path``.
+    """
+    shown = shown or path
+    if asset.content_sha256:
+        try:
+            got = content_sha256(path, gz=asset.dest.endswith(".gz"))  # ``path`` may be a .part file
+        except AssetError as err:
+            raise AssetError(f"{shown} ({asset.dest}) is damaged: {err.__cause__ or err}") from err
+        expected = asset.expected_contents(origin)
+        if got not in expected:
             raise AssetError(
-                f"checksum mismatch for {path} ({asset.dest}): {name} is {digests[name]}, "
-                f"project.yml expects {expected}"
+                f"checksum mismatch for {shown} ({asset.dest}): the decompressed content has sha256 {got}, "
+                f"project.yml expects {' or '.join(expected)}"
+            )
+        return
+    digests = file_digests(path)
+    for name, value in (("md5", asset.md5), ("sha256", asset.sha256)):
+        if value and digests[name] != value.lower():
+            raise AssetError(
+                f"checksum mismatch for {shown} ({asset.dest}): {name} is {digests[name]}, "
+                f"project.yml expects {value}"
             )
 
 
-def verify_content(asset: Asset, path: Path) -> None:
-    """Raise AssetError unless the file's (decompressed) content has the declared content_sha256."""
-    got = content_sha256(path)
-    if asset.content_sha256 and got != asset.content_sha256.lower():
-        raise AssetError(
-            f"checksum mismatch for {path} ({asset.dest}): content sha256 is {got}, "
-            f"project.yml expects {asset.content_sha256}"
-        )
-
-
 def _is_valid(asset: Asset, path: Path) -> bool:
-    """A file already in place is kept if it is the mirror's file or the converted content."""
+    """A file already in place is kept if it passes verification (mirror copy or public build)."""
     try:
         verify(asset, path)
         return True
     except AssetError:
-        pass
-    if asset.content_sha256:
-        try:
-            verify_content(asset, path)
-            return True
-        except AssetError:
-            pass
-    return False
+        return False
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -446,7 +472,7 @@ def fetch_asset(
         tmp = target.with_name(target.name + ".part")
         shutil.copyfile(source, tmp)
         try:
-            verify(asset, tmp)
+            verify(asset, tmp, "mirror", shown=source)
         except AssetError:
             tmp.unlink()
             raise

@@ -152,6 +152,18 @@ def cases(tmp: Path) -> List[Case]:
     aioner_test = b"456|t|Other.\n456|a|Other text.\n\n"
     plain = b"5|t|Plain.\n5|a|Copy.\n5\t0\t5\tPlain\tGene\t1\n\n"
     ade_text = ("Fever after aspirin and more aspirin. Late rash from drug B. A title sentence. Nothing here.")
+    # two versions of DRSM's TSVs: the first listed wins, within it the last row; a quoted field
+    # holds a newline; an empty abstract does not count; the gold PMID never passes
+    drsm_curated = (
+        b"ID_PAPER\tTITLE\tABSTRACT\tCATEGORIES\n"
+        b"30\tOld title.\tOld **marked** text.\tx\n"
+        b"31\tT31.\t\tx\n"
+        b'30\tNew title.\t"Two\nlines &gt; one."\ty\n'
+        b"999\tGold.\tGold.\tx\n"
+    )
+    drsm_final = (
+        b"ID_PAPER\tTITLE\tABSTRACT\n31\tTitle  31.\tAbstract 31.\n30\tIgnored.\tIgnored.\n32\tT32.\tA **b**.\n"
+    )
     return [
         Case("assets/unlabeled/plain.PubTator.gz", "gzip_copy", plain, raw={"data/pubtator/plain.PubTator": plain}),
         Case("assets/mesh/chemical_terms_lower.tsv.gz", "mesh_pickle_chemical",
@@ -190,6 +202,10 @@ def cases(tmp: Path) -> List[Case]:
              b"7|t|Aspirin blocks COX.\n7|a|It works.\n7\t0\t7\tAspirin\tChemical\tCHEMICAL\n"
              b"7\t15\t18\tCOX\tGene\tGENE-Y\n\n8|t|No entities.\n8|a|None here.\n\n",
              raw={f"utils/chemprot/chemprot/{k}": v for k, v in chemprot_files.items()}),
+        Case("assets/unlabeled/drsm.PubTator.gz", "drsm",
+             b"30|t|New title.\n30|a|Two lines > one.\n\n31|t|Title 31.\n31|a|Abstract 31.\n\n"
+             b"32|t|T32.\n32|a|A **b**.\n\n",
+             raw={"c1/curated_data.tsv": drsm_curated, "c2/final_data.tsv": drsm_final}),
         Case("assets/unlabeled/evidence_inference.PubTator.gz", "evidence_inference",
              b"100|t|Trial of X in Y\n100|a|BACKGROUND: Why we tried. More. METHODS: How.\n\n"
              b"200|t|Trial of X in Y\n200|a|AbstractFirst.Second.\n\n",

@@ -2,13 +2,14 @@
 verified, converted and verified; damaged downloads fail clearly and leave nothing behind."""
 
 import gzip
+import hashlib
 from pathlib import Path
 
 import pytest
 import srsly
 from typer.testing import CliRunner
 
-from spacy_bioner.assets import SOURCES_DIR, AssetError, Downloader, fetch_assets, load_assets
+from spacy_bioner.assets import SOURCES_DIR, AssetError, Downloader, fetch_asset, fetch_assets, load_assets, verify
 from spacy_bioner.cli import app
 
 from asset_sources import COMMIT, GOLD_DEST, Fault, FileServer, cases, project
@@ -45,7 +46,7 @@ def test_assets_command_builds_everything_then_skips(setup, monkeypatch):
         monkeypatch.setenv("BIONER_ASSETS_BASE_URL", server.url)
         result = CliRunner().invoke(app, ["assets", str(path), "--root", str(root), "--retries", "0"])
         assert result.exit_code == 0, result.output
-        assert f"{len(the_cases) + 1} assets verified (12 built, 1 download)" in result.output
+        assert f"{len(the_cases) + 1} assets verified ({len(the_cases)} built, 1 download)" in result.output
         for case in the_cases:
             target = root / case.dest
             assert gzip.decompress(target.read_bytes()) == case.expected, case.dest
@@ -76,6 +77,55 @@ def test_deleted_asset_is_rebuilt_from_cached_sources(setup):
         assert len(server.log) == before  # the verified sources in assets/.sources were reused
 
 
+def test_mirror_copy_and_public_build_both_verify(setup, tmp_path):
+    """A derived asset is verified by its decompressed content: the mirror's copy (other gzip bytes,
+    which project.yml's checksum/sha256 describe) and the build from the server both pass; a changed
+    byte fails, naming the asset and the file, and leaves nothing behind."""
+    path, root, files, the_cases = setup
+    case = next(c for c in the_cases if c.convert == "hoc")
+    mirror_bytes = gzip.compress(case.expected, compresslevel=1, mtime=1234567)
+    mirror_file = tmp_path / "mirror" / case.dest[len("assets/"):]
+    mirror_file.parent.mkdir(parents=True)
+    mirror_file.write_bytes(mirror_bytes)
+    asset = next(a for a in load_assets(path) if a.dest == case.dest)
+    asset.md5, asset.sha256 = hashlib.md5(mirror_bytes).hexdigest(), hashlib.sha256(mirror_bytes).hexdigest()
+    with FileServer(files) as server:
+        _fetch(path, root, server)
+    built = root / case.dest
+    copy_root = tmp_path / "copy"
+    assert fetch_asset(asset, copy_root, tmp_path / "mirror") == "mirror"
+    copied = copy_root / case.dest
+    assert copied.read_bytes() == mirror_bytes != built.read_bytes()
+    for file in (built, copied):
+        verify(asset, file)
+    verify(asset, built, "build")
+    verify(asset, copied, "mirror")
+    assert fetch_asset(asset, copy_root, tmp_path / "mirror") == "present"
+    assert fetch_asset(asset, root, tmp_path / "mirror") == "present"  # the build passes with a mirror set
+
+    # one byte of the content changed, or one byte of the gzip stream: an error, nothing left behind
+    bad_content = gzip.compress(case.expected.replace(b"often", b"ofTen"), mtime=0)
+    bad_stream = bytearray(mirror_bytes)
+    bad_stream[-6] ^= 0xFF  # in the CRC-32 of the gzip trailer
+    for bad, message in ((bad_content, "checksum mismatch for .* the decompressed content has sha256"),
+                         (bytes(bad_stream), "is damaged")):
+        mirror_file.write_bytes(bad)
+        fresh = tmp_path / "fresh"
+        with pytest.raises(AssetError, match=rf"{message}") as err:
+            fetch_asset(asset, fresh, tmp_path / "mirror")
+        assert str(mirror_file) in str(err.value) and case.dest in str(err.value)
+        assert not (fresh / case.dest).exists()
+        assert _leftovers(fresh) == []
+    # a built file changed in place is not kept: rebuilt from the cached sources
+    with gzip.open(built, "wb") as f:
+        f.write(case.expected.replace(b"often", b"ofTen"))
+    with pytest.raises(AssetError):
+        verify(asset, built)
+    with FileServer(files) as server:
+        assert _fetch(path, root, server)[case.dest] == "built"
+    verify(asset, built, "build")
+
+
 def test_base_url_maps_host_and_path():
     d = Downloader(base_url="http://127.0.0.1:1/mirror/")
     assert d.resolve("https://github.com/o/r/archive/c.tar.gz") == "http://127.0.0.1:1/mirror/github.com/o/r/archive/c.tar.gz"
@@ -102,15 +152,16 @@ def test_truncated_archive(setup):
     assert not [p for p in (root / SOURCES_DIR).iterdir() if "Hallmarks" in p.name or p.name.endswith(".tar.gz")]
 
 
-def test_wrong_source_checksum(setup):
+@pytest.mark.parametrize("name, dest", [("ori_pqal.json", "pubmedqa"), ("c2/final_data.tsv", "drsm")])
+def test_wrong_source_checksum(setup, name, dest):
     path, root, files, _ = setup
-    key = _raw_path(files, "ori_pqal.json")
-    files[key] = files[key].replace(b"Yes.", b"No!!")
+    key = _raw_path(files, name)
+    files[key] = files[key][:-2] + b"X\n"  # one byte changed
     with FileServer(files) as server:
-        with pytest.raises(AssetError, match=r"checksum mismatch for https://raw.githubusercontent.com/.*ori_pqal.json"):
+        with pytest.raises(AssetError, match=rf"checksum mismatch for https://raw.githubusercontent.com/.*{name}"):
             _fetch(path, root, server)
-    assert not (root / "assets/unlabeled/pubmedqa.PubTator.gz").exists()
-    assert not [p for p in (root / SOURCES_DIR).iterdir() if "ori_pqal" in p.name]
+    assert not (root / f"assets/unlabeled/{dest}.PubTator.gz").exists()
+    assert not [p for p in (root / SOURCES_DIR).iterdir() if Path(name).name in p.name]
     assert _leftovers(root) == []
 
 

@@ -64,7 +64,7 @@ def _rows(output: str) -> dict:
 
 
 @pytest.mark.parametrize("mirror_hoc, hoc_equal, summary", [
-    (HOC_OUT, "yes", "2 of 3"), (HOC_OUT.replace(b"often", b"OFTEN"), "no", "1 of 3")])
+    (HOC_OUT, "yes", "2 of 3"), (HOC_OUT.replace(b"often", b"OFTEN"), "no (differs in 1 of 1 texts)", "1 of 3")])
 def test_verify_assets_table(tmp_path, mirror_hoc, hoc_equal, summary):
     done = subprocess.run(_setup(tmp_path, mirror_hoc), capture_output=True, text=True, timeout=300)
     rows = _rows(done.stdout)
@@ -86,3 +86,25 @@ def test_missing_commit_is_reported(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     row = _rows(done.stdout)["assets/unlabeled/plain.PubTator.gz"]
     assert row[4] == "no" and "not in the snapshot of owner/corpus" in row[-1], done.stdout + done.stderr
+
+
+def test_declared_difference(tmp_path):
+    """An asset whose mirror copy differs as project.yml declares: the table says how and why, exit 0."""
+    mirror_hoc = HOC_OUT + b"6|t|Only in the mirror.\n6|a|Text.\n\n"
+    cmd = _setup(tmp_path, mirror_hoc)
+    project = Path(cmd[cmd.index("--project") + 1])
+    cfg = srsly.read_yaml(project)
+    cfg["assets"] = cfg["assets"][:3]  # without the mirror-only asset
+    cfg["assets"][2]["mirror_content_sha256"] = sha256(mirror_hoc)
+    cfg["assets"][2]["mirror_differs"] = "the mirror had one more file"
+    srsly.write_yaml(project, cfg)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    row = _rows(done.stdout)["assets/unlabeled/hoc.PubTator.gz"]
+    assert row[4] == "no (differs in 0 of 2 texts, 1 PMIDs missing, 0 more: the mirror had one more file)", done.stdout
+    assert "1 of 2 derived assets rebuilt from their public sources equal the mirror's files; 1 differs as project.yml declares" in done.stdout
+    assert done.returncode == 0, done.stdout + done.stderr
+    # a mirror whose content is not the declared one: reported, exit 1
+    (tmp_path / "mirror/unlabeled/hoc.PubTator.gz").write_bytes(gzip.compress(HOC_OUT.replace(b"often", b"OFTEN")))
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    row = _rows(done.stdout)["assets/unlabeled/hoc.PubTator.gz"]
+    assert "the mirror's content is not mirror_content_sha256" in row[-1] and done.returncode == 1, done.stdout

@@ -31,6 +31,7 @@ CONVERTERS: Dict[str, Converter] = {
     "bionlp_standoff": corpora.bionlp_standoff,
     "bionlp_gro": corpora.bionlp_gro,
     "chemprot": corpora.chemprot,
+    "drsm": corpora.drsm,
     "evidence_inference": corpora.evidence_inference,
     "hoc": corpora.hoc,
     "pubmedqa": corpora.pubmedqa,

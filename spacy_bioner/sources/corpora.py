@@ -8,6 +8,8 @@ type, original type); a span annotated twice with the same types is written once
 
 from __future__ import annotations
 
+import csv
+import html
 import json
 import re
 from pathlib import Path
@@ -413,3 +415,56 @@ def pubmedqa(files: Dict[str, Path], gold: FrozenSet[str]) -> bytes:
             continue
         out.append(_record(pmid, _squash(rec["QUESTION"]), _squash(" ".join(rec["CONTEXTS"] + [rec["LONG_ANSWER"]]))))
     return "".join(out).encode("utf-8")
+
+
+# --------------------------------------------------------------------------- DRSM-corpus
+DRSM_COLUMNS = ("ID_PAPER", "TITLE", "ABSTRACT")
+
+
+def drsm_rows(path: Path) -> Iterator[Tuple[int, str, str, str]]:
+    """(line, PMID, title, abstract) of each row of one DRSM TSV (quoted fields may hold newlines)."""
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            reader = csv.reader(f, delimiter="\t")
+            header = next(reader, None)
+            if header is None or not all(c in header for c in DRSM_COLUMNS):
+                raise ConversionError(f"{path}:1: expected a header with the columns {', '.join(DRSM_COLUMNS)}")
+            cols = [header.index(c) for c in DRSM_COLUMNS]
+            start = reader.line_num + 1
+            for row in reader:
+                if len(row) != len(header):
+                    raise ConversionError(
+                        f"{path}:{start}: expected {len(header)} tab-separated fields, got {len(row)}"
+                    )
+                pmid, title, abstract = (row[i] for i in cols)
+                if not pmid.isdigit():
+                    raise ConversionError(f"{path}:{start}: ID_PAPER {pmid!r} is not a PMID")
+                yield start, pmid, title, abstract
+                start = reader.line_num + 1
+    except UnicodeDecodeError as err:
+        raise ConversionError(f"{path}: not UTF-8 text: {err}") from err
+    except csv.Error as err:
+        raise ConversionError(f"{path}: not readable as TSV: {err}") from err
+
+
+def drsm(files: Dict[str, Path], gold: FrozenSet[str]) -> bytes:
+    """Versions of DRSM-corpus's curation TSVs (``ID_PAPER``, ``TITLE``, ``ABSTRACT``) -> PubTator, text only.
+
+    The files are read in the order ``project.yml`` lists them: a PMID takes its title and
+    abstract from the first file that has a row for it with both, and within that file from its
+    last such row (rows are appended as curation goes on). Records come in the order PMIDs first
+    appear. HTML entities (``&gt;``) are unescaped, whitespace squashed; the curators' ``**``
+    highlight marks of ``curated_data.tsv`` are part of the text and kept, as in the mirror's file.
+    """
+    if not files:
+        raise ConversionError("drsm needs at least one DRSM-corpus TSV; project.yml lists none")
+    chosen: Dict[str, Tuple[str, str]] = {}
+    for path in files.values():
+        found: Dict[str, Tuple[str, str]] = {}
+        for _, pmid, title, abstract in drsm_rows(path):
+            title, abstract = _squash(html.unescape(title)), _squash(html.unescape(abstract))
+            if pmid in chosen or pmid in gold or not title or not abstract:
+                continue
+            found[pmid] = (title, abstract)  # a later row of the same file replaces an earlier one
+        chosen.update(found)
+    return "".join(_record(pmid, title, abstract) for pmid, (title, abstract) in chosen.items()).encode("utf-8")
