@@ -16,13 +16,13 @@ from typer.testing import CliRunner
 
 from spacy_bioner.cli import app
 from spacy_bioner.cli.train import parse_overrides
-from spacy_bioner.corpus.docbin import docs_from_documents, write_docbin
+from spacy_bioner.corpus.docbin import DocStore, write_docbin
+from spacy_bioner.corpus.spacy_docs import docs_from_documents
 from spacy_bioner.corpus.document import Document, Mention
 from spacy_bioner.corpus.pubtator import write_pubtator
 from spacy_bioner.corpus.tokenizer import make_bio_nlp
 from spacy_bioner.training.distill import (
     DistillSettings,
-    DocStore,
     EpochSlicer,
     Teacher,
     TeacherCache,

@@ -13,7 +13,7 @@ from spacy_bioner.cli import app
 from spacy_bioner.corpus.pubtator import read_pubtator
 from spacy_bioner.training import recorrect as recorrect_module
 from spacy_bioner.training.recorrect import RecorrectionRun, RoundResult, recorrect, write_round_table
-from spacy_bioner.training.spacy_runs import count_docbin, docbin_labels, relabel_docbin
+from spacy_bioner.corpus.docbin import count_docbin, docbin_labels, relabel_docbin
 
 from test_distill import add_noise, synthetic_documents, train_teacher, write_config, write_set
 

@@ -46,7 +46,8 @@ def convert_command(
 ) -> None:
     """Tokenise a corpus with the biomedical tokenizer and write its mentions as doc.ents."""
     from ..atomic import OutputPathError, atomic_path, check_output_file
-    from ..corpus.docbin import AlignmentReport, docs_from_documents, read_documents, write_docbin
+    from ..corpus.docbin import write_docbin
+    from ..corpus.spacy_docs import AlignmentReport, docs_from_documents, read_documents
     from ..corpus.document import CorpusFormatError
     from ..corpus.tokenizer import make_bio_nlp
 
@@ -93,7 +94,8 @@ def splits_command(
 ) -> None:
     """Write the gold splits T, D, test as DocBin and PubTator files; print counts and alignment."""
     from ..atomic import OutputPathError, atomic_path, check_output_dir
-    from ..corpus.docbin import AlignmentReport, docs_from_documents, write_docbin
+    from ..corpus.docbin import write_docbin
+    from ..corpus.spacy_docs import AlignmentReport, docs_from_documents
     from ..corpus.pubtator import format_pubtator, write_pubtator
     from ..corpus.splits import cdr_splits, check_splits, ncbi_splits
     from ..corpus.tokenizer import make_bio_nlp
@@ -161,7 +163,7 @@ def sample_command(
 
     With --prefer-pmids-from, the abstracts of that DocBin come first: sampling CDWC after CDWA
     gives both sets the same abstracts, as METHOD.md section 1 has them."""
-    from ..training.spacy_runs import copy_docbin, count_docbin, docbin_pmids
+    from ..corpus.docbin import copy_docbin, count_docbin, docbin_pmids
 
     try:
         n_source = count_docbin(source)

@@ -37,22 +37,19 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy
 import spacy
 import srsly
-from spacy.attrs import ENT_IOB, ENT_TYPE, ORTH
 from spacy.language import Language
 from spacy.schemas import ConfigSchemaTraining
-from spacy.strings import StringStore
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from spacy.util import load_config, registry
-from spacy.vocab import Vocab
 from thinc.api import Model, get_array_module
 from tqdm import tqdm
 
+from ..corpus.docbin import DocStore
 from ..corpus.document import Document
 from ..evaluation.predict import predict_documents
 from ..evaluation.scorer import score_documents
 from ..models.tags import spans_to_tag_ids
 from ..pipeline.crf_ner import CRFEntityRecognizer
-from .spacy_runs import docbin_paths
 
 DISTANCES = ("none", "l1", "l2", "kd")
 PathLike = Union[str, Path]
@@ -107,122 +104,6 @@ def soft_distance(student, teacher, kind: str, temperature: float = 1.0) -> Tupl
 
 
 # -- documents ----------------------------------------------------------------------------------
-
-class DocStore:
-    """The token sequences of some DocBin files, kept compact (ORTH ids and spaces per doc).
-
-    Docs are re-made per batch in whichever vocab a model needs. Empty documents are dropped.
-    With ``with_entities`` the documents' entities are kept too, as token spans (:meth:`spans`).
-    """
-
-    def __init__(self, with_entities: bool = False) -> None:
-        self.with_entities = with_entities
-        self.entities: List[List[Tuple[int, int, str]]] = []
-        self.strings = StringStore()
-        self.orths: List[numpy.ndarray] = []
-        self.spaces: List[numpy.ndarray] = []
-        self.ids: List[str] = []
-        self.user_data: List[Dict[Any, Any]] = []
-        self.sources: List[str] = []
-        self.skipped_empty = 0
-
-    @classmethod
-    def from_docbins(
-        cls, paths: Sequence[PathLike], limit: Optional[int] = None, with_entities: bool = False
-    ) -> "DocStore":
-        """Read DocBin files (or folders of them) in order; ``limit`` caps the documents per path."""
-        store = cls(with_entities)
-        for path in map(Path, paths):
-            store.add_docbin(path, limit)
-        if not store.orths:
-            raise ValueError(f"no non-empty documents in {', '.join(map(str, paths))}")
-        return store
-
-    def add_docbin(self, path: Path, limit: Optional[int] = None) -> None:
-        """Add the documents of a DocBin file or folder of DocBin files (``limit`` in all)."""
-        taken = 0
-        for file in docbin_paths(path):
-            if limit is not None and taken >= limit:
-                break
-            taken += self._add_file(file, None if limit is None else limit - taken)
-
-    def _add_file(self, path: Path, limit: Optional[int]) -> int:
-        try:
-            docbin = DocBin(store_user_data=True).from_disk(path)
-        except Exception as err:  # zlib/msgpack errors: name the file
-            raise ValueError(f"{path}: not a readable DocBin file ({err})") from err
-        taken = 0
-        for string in docbin.strings:
-            self.strings.add(string)
-        orth_col = docbin.attrs.index(ORTH)
-        ent_cols = (docbin.attrs.index(ENT_IOB), docbin.attrs.index(ENT_TYPE)) if self.with_entities else None
-        for i, tokens in enumerate(docbin.tokens):
-            if limit is not None and i >= limit:
-                break
-            taken += 1
-            if len(tokens) == 0:
-                self.skipped_empty += 1
-                continue
-            raw = docbin.user_data[i] if i < len(docbin.user_data) else None
-            user_data = dict(srsly.msgpack_loads(raw, use_list=False)) if raw else {}
-            self.orths.append(numpy.ascontiguousarray(tokens[:, orth_col], dtype="uint64"))
-            self.spaces.append(numpy.asarray(docbin.spaces[i], dtype=bool).reshape(-1))
-            self.ids.append(str(user_data.get("pmid", f"{path.name}#{i}")))
-            self.user_data.append({k: v for k, v in user_data.items() if isinstance(k, str)})
-            self.sources.append(str(path))
-            if ent_cols is not None:
-                self.entities.append(_entity_spans(tokens[:, ent_cols[0]], tokens[:, ent_cols[1]], self.strings))
-        return taken
-
-    def __len__(self) -> int:
-        return len(self.orths)
-
-    @property
-    def lengths(self) -> List[int]:
-        return [len(o) for o in self.orths]
-
-    def spans(self, i: int) -> List[Tuple[int, int, str]]:
-        """Entities of document ``i`` as ``(start, end, label)`` token spans (``with_entities``)."""
-        if not self.with_entities:
-            raise ValueError("this DocStore was read without entities")
-        return self.entities[i]
-
-    def words(self, i: int) -> List[str]:
-        return [self.strings[int(o)] for o in self.orths[i]]
-
-    def docs(self, vocab: Vocab, indices: Sequence[int]) -> List[Doc]:
-        """Unannotated Docs of the given documents in ``vocab`` (``user_data`` kept)."""
-        out = []
-        for i in indices:
-            doc = Doc(vocab, words=self.words(i), spaces=self.spaces[i].tolist())
-            doc.user_data.update(self.user_data[i])
-            out.append(doc)
-        return out
-
-    def fingerprint(self) -> str:
-        """A hash of the token sequences (for cache keys)."""
-        digest = hashlib.sha1()
-        for orths, spaces in zip(self.orths, self.spaces):
-            digest.update(numpy.int64(len(orths)).tobytes())
-            digest.update(orths.tobytes())
-            digest.update(spaces.tobytes())
-        return digest.hexdigest()
-
-
-def _entity_spans(iob: numpy.ndarray, types: numpy.ndarray, strings: StringStore) -> List[Tuple[int, int, str]]:
-    """Token spans from a DocBin's ENT_IOB (3 = B, 1 = I, 2 = O, 0 = missing) and ENT_TYPE columns."""
-    spans: List[Tuple[int, int, str]] = []
-    start = None
-    for i, (tag, kind) in enumerate(zip(iob.tolist(), types.tolist())):
-        if start is not None and tag != 1:
-            spans.append((start, i, label))
-            start = None
-        if tag == 3:
-            start, label = i, strings[int(kind)]
-    if start is not None:
-        spans.append((start, len(iob), label))
-    return spans
-
 
 # -- teachers -----------------------------------------------------------------------------------
 

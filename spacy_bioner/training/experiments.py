@@ -27,11 +27,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import spacy
 import srsly
 
-from ..corpus.docbin import write_docbin
+from ..corpus.docbin import copy_docbin, docbin_labels, docbin_paths, read_docbins, write_docbin
 from ..corpus.document import Document
 from ..corpus.pubtator import read_pubtator
 from .distill import DISTANCES, DistillSettings, crf_component_name, distill, score_pipeline
-from .spacy_runs import copy_docbin, docbin_labels, docbin_paths, finetune_config, labels_config, read_docbins, train_pipeline
+from .spacy_runs import finetune_config, labels_config, train_pipeline
 
 PathLike = Union[str, Path]
 TYPES = ("Chemical", "Disease")

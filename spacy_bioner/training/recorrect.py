@@ -23,7 +23,8 @@ import srsly
 from ..corpus.document import Document
 from ..evaluation.predict import predict_documents
 from ..evaluation.scorer import score_documents
-from .spacy_runs import docbin_labels, finetune_config, labels_config, relabel_docbin, train_pipeline
+from ..corpus.docbin import docbin_labels, relabel_docbin
+from .spacy_runs import finetune_config, labels_config, train_pipeline
 
 STATE = "state.json"
 

@@ -13,7 +13,8 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy
 import srsly
 
-from .distill import DocStore, Teacher, TeacherCache, TeacherSource
+from ..corpus.docbin import DocStore
+from .distill import Teacher, TeacherCache, TeacherSource
 
 PathLike = Union[str, Path]
 
