@@ -79,7 +79,7 @@ def recorrect_command(
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to train on; -1 for CPU."),
 ) -> None:
     """Label re-correction: train C on L, fine-tune on T, relabel L, repeat while F on D rises."""
-    from ..training.distill import crf_component_name
+    from ..training.teachers import crf_component_name
     from ..training.experiments import srsly_config
     from ..training.recorrect import recorrect
 
@@ -205,7 +205,7 @@ def distill_command(
 
 
 def _student_component(model: Path) -> str:
-    from ..training.distill import crf_component_name
+    from ..training.teachers import crf_component_name
     from ..training.experiments import srsly_config
 
     return crf_component_name(srsly_config(model / "config.cfg"))

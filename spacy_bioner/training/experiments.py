@@ -30,7 +30,8 @@ import srsly
 from ..corpus.docbin import copy_docbin, docbin_labels, docbin_paths, read_docbins, write_docbin
 from ..corpus.document import Document
 from ..corpus.pubtator import read_pubtator
-from .distill import DISTANCES, DistillSettings, crf_component_name, distill, score_pipeline
+from .distill import DISTANCES, DistillSettings, distill
+from .teachers import crf_component_name, score_pipeline
 from .spacy_runs import finetune_config, labels_config, train_pipeline
 
 PathLike = Union[str, Path]

@@ -14,7 +14,7 @@ import numpy
 import srsly
 
 from ..corpus.docbin import DocStore
-from .distill import Teacher, TeacherCache, TeacherSource
+from .teachers import Teacher, TeacherCache, TeacherSource
 
 PathLike = Union[str, Path]
 

@@ -47,7 +47,7 @@ from spacy.tokens import Doc
 
 from ..atomic import atomic_write_text, temp_path
 from ..corpus.docbin import DocBinWriter, FastDocBin
-from ..corpus.document import CorpusFormatError, Document, Mention
+from ..corpus.document import Document, Mention
 from ..corpus.pubtator import format_pubtator, read_pubtator
 from ..corpus.spacy_docs import AlignmentReport, doc_from_document
 from ..corpus.splits import LeakGuard
