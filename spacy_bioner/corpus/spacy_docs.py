@@ -31,6 +31,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 
 from .document import Document, Mention
+from .pubtator import parse_type_map, read_pubtator
 
 PMID_KEY = "pmid"
 OFFSET_KEY = "offset"
@@ -373,19 +374,6 @@ def _join_pieces(pmid: str, pieces: Dict[int, Doc]) -> Document:
     )
 
 
-def resolve_type_map(type_map: Union[None, str, Mapping[str, str]]) -> Optional[Mapping[str, str]]:
-    """``None``, a mapping, or a known name: ``"ncbi"`` (NCBI Disease's four types -> Disease)."""
-    if type_map is None or isinstance(type_map, Mapping):
-        return type_map
-    if type_map.lower() in ("ncbi", "ncbi_disease"):
-        from .pubtator import NCBI_DISEASE_TYPE_MAP
-
-        return NCBI_DISEASE_TYPE_MAP
-    if type_map.lower() in ("none", ""):
-        return None
-    raise ValueError(f"unknown type map {type_map!r}: use 'ncbi' or a mapping")
-
-
 def read_documents(
     path: Union[str, Path],
     *,
@@ -393,10 +381,8 @@ def read_documents(
     type_map: Union[None, str, Mapping[str, str]] = None,
 ) -> Iterator[Document]:
     """Documents of a PubTator (plain or .gz) or BioC XML file."""
-    mapping = resolve_type_map(type_map)
+    mapping = parse_type_map(type_map)
     if fmt == "pubtator":
-        from .pubtator import read_pubtator
-
         return read_pubtator(path, type_map=mapping)
     if fmt == "bioc":
         from .bioc import read_bioc
@@ -424,12 +410,10 @@ def create_pubtator_corpus_reader(
     source = Path(path)
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such PubTator file")
-    mapping = resolve_type_map(type_map)
+    mapping = parse_type_map(type_map)
     keep = set(types) if types else None
 
     def read(nlp: Language) -> Iterator[Example]:
-        from .pubtator import read_pubtator
-
         documents: Iterable[Document] = read_pubtator(source, type_map=mapping)
         if limit:
             documents = (doc for i, doc in zip(range(limit), documents))
@@ -450,7 +434,6 @@ __all__ = [
     "documents_from_docs",
     "mentions_from_doc",
     "read_documents",
-    "resolve_type_map",
     "sentence_starts",
     "split_sentences",
 ]

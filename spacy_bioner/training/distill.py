@@ -43,6 +43,7 @@ from tqdm import tqdm
 
 from ..corpus.docbin import DocStore
 from ..corpus.document import Document
+from ..device import use_gpu
 from ..models.tags import spans_to_tag_ids
 from ..pipeline.crf_ner import CRFEntityRecognizer
 from .teachers import Teacher, TeacherCache, TeacherOutput, TeacherSource, crf_component_name, crf_pipe, score_pipeline
@@ -341,11 +342,7 @@ def prepare_distillation(
     output.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     seconds: Dict[str, float] = {}
-    if gpu_id >= 0:
-        from thinc.api import require_gpu, set_gpu_allocator
-
-        set_gpu_allocator("pytorch")
-        require_gpu(gpu_id)
+    use_gpu(gpu_id)
 
     t0 = time.perf_counter()
     loaded = [Teacher(path, batch_size=settings.teacher_batch_size) for path in teachers]
