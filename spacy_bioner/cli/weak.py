@@ -324,7 +324,7 @@ def fetch_command(
     """
     from ..corpus.pubtator import write_pubtator
     from ..weak.client import EUtilsClient, PubTatorClient
-    from ..weak.kb import MeshIndexing
+    from ..vocabularies import MeshIndexing
 
     _check_files([pmids_file], "PMIDS_FILE")
     if not (pubtator or eutils):

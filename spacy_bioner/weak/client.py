@@ -141,8 +141,9 @@ def parse_retry_after(value: Optional[str]) -> Optional[float]:
 
 
 @dataclass(frozen=True)
-class MeshIndexing:
-    """The MeSH indexing of one PubMed record (all ids are MeSH unique ids, in record order)."""
+class ArticleMeshIndexing:
+    """The MeSH indexing of one PubMed record (all ids are MeSH unique ids, in record order); the
+    indexing of many PMIDs, as the knowledge base reads it, is :class:`spacy_bioner.vocabularies.MeshIndexing`."""
 
     descriptors: Tuple[str, ...] = ()  # MeshHeading/DescriptorName/@UI
     major: Tuple[str, ...] = ()  # descriptors marked major topic (on the descriptor or a qualifier)
@@ -158,7 +159,7 @@ class MeshIndexing:
         return {k: list(getattr(self, k)) for k in ("descriptors", "major", "substances", "supplementary")}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "MeshIndexing":
+    def from_json(cls, data: Mapping[str, Any]) -> "ArticleMeshIndexing":
         return cls(**{k: tuple(data[k]) for k in ("descriptors", "major", "substances", "supplementary")})
 
 
@@ -169,7 +170,7 @@ class FetchResult:
 
     requested: List[str] = field(default_factory=list)  # unique PMIDs, in the order asked
     documents: Dict[str, Document] = field(default_factory=dict)
-    mesh: Dict[str, MeshIndexing] = field(default_factory=dict)  # EUtilsClient only
+    mesh: Dict[str, ArticleMeshIndexing] = field(default_factory=dict)  # EUtilsClient only
     failed: Dict[str, str] = field(default_factory=dict)
     duplicates: List[str] = field(default_factory=list)  # PMIDs asked for more than once
     from_cache: Set[str] = field(default_factory=set)
@@ -532,9 +533,9 @@ def _abstract(parent: Optional[ET.Element], section_labels: bool) -> str:
     return " ".join(parts)
 
 
-def _mesh(citation: Optional[ET.Element]) -> MeshIndexing:
+def _mesh(citation: Optional[ET.Element]) -> ArticleMeshIndexing:
     if citation is None:
-        return MeshIndexing()
+        return ArticleMeshIndexing()
     descriptors, major = [], []
     for heading in citation.findall("MeshHeadingList/MeshHeading"):
         desc = heading.find("DescriptorName")
@@ -547,13 +548,13 @@ def _mesh(citation: Optional[ET.Element]) -> MeshIndexing:
             major.append(ui)
     substances = [e.get("UI") for e in citation.findall("ChemicalList/Chemical/NameOfSubstance")]
     suppl = [e.get("UI") for e in citation.findall("SupplMeshList/SupplMeshName")]
-    return MeshIndexing(tuple(descriptors), tuple(major), tuple(u for u in substances if u),
+    return ArticleMeshIndexing(tuple(descriptors), tuple(major), tuple(u for u in substances if u),
                         tuple(u for u in suppl if u))
 
 
 def parse_pubmed_xml(body: Union[bytes, str], *, name: str = "<string>",
-                     section_labels: bool = True) -> Dict[str, Tuple[Document, MeshIndexing]]:
-    """``{pmid: (Document(title, abstract), MeshIndexing)}`` from an efetch PubmedArticleSet.
+                     section_labels: bool = True) -> Dict[str, Tuple[Document, ArticleMeshIndexing]]:
+    """``{pmid: (Document(title, abstract), ArticleMeshIndexing)}`` from an efetch PubmedArticleSet.
 
     Raises ValueError (naming ``name`` and the record) when the XML is unparseable, its root is
     not PubmedArticleSet (efetch error pages), or an article has no PMID.
@@ -564,7 +565,7 @@ def parse_pubmed_xml(body: Union[bytes, str], *, name: str = "<string>",
         raise ValueError(f"{name}: unparseable XML ({err})") from None
     if root.tag != "PubmedArticleSet":
         raise ValueError(f"{name}: root element is <{root.tag}>, expected <PubmedArticleSet>")
-    records: Dict[str, Tuple[Document, MeshIndexing]] = {}
+    records: Dict[str, Tuple[Document, ArticleMeshIndexing]] = {}
     for i, article in enumerate(root, start=1):
         if article.tag == "PubmedArticle":
             citation = article.find("MedlineCitation")
@@ -580,7 +581,7 @@ def parse_pubmed_xml(body: Union[bytes, str], *, name: str = "<string>",
             if book is not None:
                 title = _text(book.find("ArticleTitle")) or _text(book.find("Book/BookTitle"))
             abstract = _abstract(book, section_labels)
-            mesh = MeshIndexing()
+            mesh = ArticleMeshIndexing()
         else:
             continue  # e.g. DeleteCitation
         if not pmid:
@@ -641,16 +642,16 @@ class EUtilsClient(_BatchClient):
             params["api_key"] = self.api_key
         return params
 
-    def _parse(self, body: bytes, name: str) -> Dict[str, Tuple[Document, MeshIndexing]]:
+    def _parse(self, body: bytes, name: str) -> Dict[str, Tuple[Document, ArticleMeshIndexing]]:
         return parse_pubmed_xml(body, name=name, section_labels=self.section_labels)
 
-    def _to_json(self, record: Tuple[Document, MeshIndexing]) -> Dict[str, Any]:
+    def _to_json(self, record: Tuple[Document, ArticleMeshIndexing]) -> Dict[str, Any]:
         doc, mesh = record
         return {"title": doc.title, "abstract": doc.abstract, "mesh": mesh.to_json()}
 
-    def _from_json(self, pmid: str, data: Any, source: str) -> Tuple[Document, MeshIndexing]:
+    def _from_json(self, pmid: str, data: Any, source: str) -> Tuple[Document, ArticleMeshIndexing]:
         return (Document(pmid, data["title"], data["abstract"], [], [], source),
-                MeshIndexing.from_json(data["mesh"]))
+                ArticleMeshIndexing.from_json(data["mesh"]))
 
-    def _store(self, result: FetchResult, pmid: str, record: Tuple[Document, MeshIndexing]) -> None:
+    def _store(self, result: FetchResult, pmid: str, record: Tuple[Document, ArticleMeshIndexing]) -> None:
         result.documents[pmid], result.mesh[pmid] = record
