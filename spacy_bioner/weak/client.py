@@ -6,8 +6,9 @@ reason. Requests go out in batches of at most 100 PMIDs, through a thread-safe r
 (3 requests/s, 10/s with an NCBI API key), and are retried with capped exponential backoff and
 jitter on HTTP 429 (honouring Retry-After), 5xx, connection errors and timeouts (urllib3's
 ``Retry`` on the session's ``HTTPAdapter``) and on truncated or malformed bodies (here). PMIDs
-missing from an answer are asked for again in smaller batches. Results go to an optional :class:`~spacy_bioner.weak.cache.PmidCache`, batch by batch, so
-an interrupted run resumes where it stopped.
+missing from an answer are asked for again in smaller batches. Results go to an optional
+:class:`~spacy_bioner.weak.cache.PmidCache`, batch by batch, so an interrupted run resumes where
+it stopped.
 """
 
 from __future__ import annotations
@@ -159,16 +160,9 @@ class _ClientRetry(Retry):
 
     def sleep(self, response: Optional[BaseHTTPResponse] = None) -> None:
         assert self.client is not None, "a _ClientRetry belongs to a client"
-        last = self.history[-1] if self.history else None
-        retry_after = None
-        if response is not None:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            reason = f"HTTP {response.status}"
-        elif last is not None and last.error is not None and "timed out" in str(last.error).lower():
-            reason = f"timed out ({type(last.error).__name__})"
-        else:
-            error = last.error if last is not None else None
-            reason = f"connection failed ({type(error).__name__}: {error})"
+        error = self.history[-1].error if self.history else None
+        retry_after = None if response is None else parse_retry_after(response.headers.get("Retry-After"))
+        reason = f"HTTP {response.status}" if response is not None else f"{type(error).__name__}: {error}"
         self.client._pause(self.client._sent - 1, retry_after, self.client._name, reason)
         self.client._before_request()
 
