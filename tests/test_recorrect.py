@@ -213,7 +213,7 @@ def best_and_last(tmp_path):
 
 def test_promote_last_if_better(tmp_path, best_and_last):
     """spaCy never scores the updates after its last evaluation: model-last can beat model-best."""
-    from spacy_bioner.training.spacy_runs import promote_last_if_better
+    from spacy_bioner.training.spacy_train import promote_last_if_better
 
     out = best_and_last
     record = promote_last_if_better(out, tmp_path / "dev.spacy")

@@ -16,7 +16,8 @@ from spacy_bioner.corpus.splits import LeakGuard
 from spacy_bioner.corpus.tokenizer import make_bio_nlp
 from spacy_bioner.corpus.docbin import DocBinWriter, FastDocBin
 from spacy_bioner.corpus.spacy_docs import doc_from_document
-from spacy_bioner.weak.build import TokenCache, build_weak_datasets
+from spacy_bioner.weak.build import CachingTokenizer as TokenCache
+from spacy_bioner.weak.build import build_weak_datasets
 from spacy_bioner.weak.dictionary import DictionaryLabeller, StopList
 from spacy_bioner.weak.kb import CHEMICAL, DISEASE, KnowledgeBase, load_knowledge_base
 from spacy_bioner.weak.stats import DatasetStats, stats_from_file, table_markdown

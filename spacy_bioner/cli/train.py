@@ -305,7 +305,7 @@ def best_of_command(
 ) -> None:
     """Make model-last the model-best when it scores higher on DEV (spaCy never evaluates the
     updates after its last eval_frequency step)."""
-    from ..training.spacy_runs import promote_last_if_better
+    from ..training.spacy_train import promote_last_if_better
 
     require_path(output / "model-last", "model-last", file=False)
     require_path(dev, "dev set", file=False)

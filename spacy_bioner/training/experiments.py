@@ -32,7 +32,7 @@ from ..corpus.document import Document
 from ..corpus.pubtator import read_pubtator
 from .distill import DISTANCES, DistillSettings, distill
 from .teachers import crf_component_name, score_pipeline
-from .spacy_runs import finetune_config, labels_config, train_pipeline
+from .spacy_train import finetune_config, labels_config, train_pipeline
 
 PathLike = Union[str, Path]
 TYPES = ("Chemical", "Disease")

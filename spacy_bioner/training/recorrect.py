@@ -24,7 +24,7 @@ from ..corpus.document import Document
 from ..evaluation.predict import predict_documents
 from ..evaluation.scorer import score_documents
 from ..corpus.docbin import docbin_labels, relabel_docbin
-from .spacy_runs import finetune_config, labels_config, train_pipeline
+from .spacy_train import finetune_config, labels_config, train_pipeline
 
 STATE = "state.json"
 

@@ -119,7 +119,7 @@ class PubTatorWriter:
             self.abort()
 
 
-class TokenCache:
+class CachingTokenizer:
     """Stands in for ``nlp`` in :func:`doc_from_document`: tokenises a text once and hands out
     copies while the same text comes again (CDWA reuses the tokens of CDWC).
 
@@ -172,11 +172,6 @@ class BuildReport:
     alignment: Dict[str, Dict[str, object]] = field(default_factory=dict)
     knowledge_base: Dict[str, object] = field(default_factory=dict)
     outputs: Dict[str, str] = field(default_factory=dict)
-
-    def count(self, category: str, mentions: Iterable[Mention]) -> None:
-        counter = self.mentions.setdefault(category, Counter())
-        for mention in mentions:
-            counter[mention.type] += 1
 
     def total(self, category: str) -> int:
         return sum(self.mentions.get(category, Counter()).values())
@@ -269,9 +264,9 @@ def _alignment_dict(report: AlignmentReport) -> Dict[str, object]:
 # --------------------------------------------------------------------------------------------
 # Reading (always in the building process): parse, drop repeated PMIDs and gold abstracts
 
-#: ``BuildReport.count`` calls, merged: category -> per-type counts, both in first-call order.
-#: Adding them to the report (:func:`_apply_counts`) leaves it as the calls themselves would,
-#: down to the order of its keys.
+#: Mention counts by category -> per-type counts, both in first-count order. Adding them to the
+#: report (:func:`_apply_counts`) in input order leaves it as a one-process build does, down to
+#: the order of its keys.
 Counts = Dict[str, Counter]
 
 
@@ -375,7 +370,7 @@ class _DocumentWork:
     the Docs, and their statistics (into the :class:`_Accumulators` given)."""
 
     def __init__(self, kb: KnowledgeBase, labeller: Optional[Callable[[Document], List[Mention]]],
-                 tokens: TokenCache, types: Sequence[str], require_kb: bool, docbin: bool,
+                 tokens: CachingTokenizer, types: Sequence[str], require_kb: bool, docbin: bool,
                  pack: bool) -> None:
         self.kb = kb
         self.labeller = labeller
@@ -428,7 +423,7 @@ class _DocumentWork:
 # Worker processes: each gets the knowledge bases, the labeller and a pipeline (the ``nlp``
 # given, or a biomedical one made before the fork, so that what spaCy imports to make one is
 # imported once) with the fork; a worker renews the biomedical one as a build in one process
-# does (see :class:`TokenCache`).
+# does (see :class:`CachingTokenizer`).
 _WORK: Optional[_DocumentWork] = None
 
 
@@ -436,7 +431,7 @@ def _start_worker(kb: KnowledgeBase, labeller: Optional[Callable[[Document], Lis
                   nlp: Language, renew: bool, types: Sequence[str], require_kb: bool,
                   docbin: bool) -> None:
     global _WORK
-    tokens = TokenCache(nlp, make_bio_nlp if renew else None)
+    tokens = CachingTokenizer(nlp, make_bio_nlp if renew else None)
     _WORK = _DocumentWork(kb, labeller, tokens, types, require_kb, docbin, pack=True)
 
 
@@ -460,7 +455,7 @@ def _mp_context() -> multiprocessing.context.BaseContext:
 # The build
 
 
-class _Sink:
+class _ResultWriter:
     """Puts the results of the abstracts, in input order, into the report and the outputs."""
 
     def __init__(self, report: BuildReport, writers: Dict[str, PubTatorWriter],
@@ -522,7 +517,7 @@ class _Workers:
         self.executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _build_in_workers(reader: _Reader, sink: _Sink, acc: _Accumulators, workers: _Workers,
+def _build_in_workers(reader: _Reader, sink: _ResultWriter, acc: _Accumulators, workers: _Workers,
                       chunk_size: int) -> None:
     """The reading stays here and sends chunks of ``chunk_size`` abstracts to the workers, at
     most ``4 * n_process`` chunks at a time, whose results are taken in input order. A reading
@@ -586,7 +581,7 @@ def build_weak_datasets(
     ``report.json`` to ``output_dir`` from PubTator inputs (and dictionary-labelled
     ``unlabeled`` inputs, which need ``labeller``: a function from a Document to its mentions).
     Without ``nlp``, the biomedical tokenizer is used and renewed now and then (see
-    :class:`TokenCache`); a given ``nlp`` is used throughout (its vocabulary then grows).
+    :class:`CachingTokenizer`); a given ``nlp`` is used throughout (its vocabulary then grows).
 
     With ``n_process`` > 1, the per-abstract work (labelling, filtering, tokenisation, Docs)
     runs in that many worker processes (forked where the platform can: they share ``kb``,
@@ -615,12 +610,12 @@ def build_weak_datasets(
     try:
         with PubTatorWriter(out / "CDWC.PubTator.gz") as cdwc_out, \
                 PubTatorWriter(out / "CDWA.PubTator.gz") as cdwa_out:
-            sink = _Sink(report, {"CDWC": cdwc_out, "CDWA": cdwa_out}, bins, workers is not None,
+            sink = _ResultWriter(report, {"CDWC": cdwc_out, "CDWA": cdwa_out}, bins, workers is not None,
                          progress)
             try:
                 if workers is None:
-                    tokens = (TokenCache(nlp) if nlp is not None
-                              else TokenCache(make_bio_nlp(), make_bio_nlp))
+                    tokens = (CachingTokenizer(nlp) if nlp is not None
+                              else CachingTokenizer(make_bio_nlp(), make_bio_nlp))
                     work = _DocumentWork(kb, labeller, tokens, types, require_kb, docbin,
                                          pack=False)
                     for document, labelled, before in reader:
