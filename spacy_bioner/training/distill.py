@@ -46,7 +46,8 @@ from ..corpus.document import Document
 from ..device import use_gpu
 from ..models.tags import spans_to_tag_ids
 from ..pipeline.crf_ner import CRFEntityRecognizer
-from .teachers import Teacher, TeacherCache, TeacherOutput, TeacherSource, crf_component_name, crf_pipe, score_pipeline
+from .teachers import (Teacher, TeacherCache, TeacherOutput, TeacherSource, crf_component_name, crf_pipe,
+                       score_pipeline)
 
 DISTANCES = ("none", "l1", "l2", "kd")
 PathLike = Union[str, Path]

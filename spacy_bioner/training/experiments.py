@@ -31,8 +31,8 @@ from ..corpus.docbin import copy_docbin, docbin_labels, docbin_paths, read_docbi
 from ..corpus.document import Document
 from ..corpus.pubtator import read_pubtator
 from .distill import DISTANCES, DistillSettings, distill
-from .teachers import crf_component_name, score_pipeline
 from .spacy_train import finetune_config, labels_config, train_pipeline
+from .teachers import crf_component_name, score_pipeline
 
 PathLike = Union[str, Path]
 TYPES = ("Chemical", "Disease")
