@@ -120,6 +120,23 @@ def copy_docbin(
     return written, sorted(wanted - found)
 
 
+def limit_docbin(source: Path, target: Path, limit: Optional[int]) -> Path:
+    """``source`` itself, or a copy of its first ``limit`` documents at ``target``."""
+    if limit is None:
+        return source
+    copy_docbin(source, target, limit)
+    return target
+
+
+def concat_docbins(sources: Sequence[Path], target: Path) -> Path:
+    """One DocBin with the documents of all ``sources`` in order (user data kept)."""
+    import spacy
+
+    vocab = spacy.blank("en").vocab
+    write_docbin((doc for source in sources for doc in read_docbins(source, vocab)), target)
+    return target
+
+
 def docbin_pmids(path: Path) -> List[str]:
     """The PMIDs (``user_data["pmid"]``) of a DocBin's documents, in order; an error names a doc without one."""
     pmids = []
