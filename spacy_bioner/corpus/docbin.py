@@ -248,7 +248,8 @@ class DocStore:
             self.user_data.append({k: v for k, v in user_data.items() if isinstance(k, str)})
             self.sources.append(str(path))
             if ent_cols is not None:
-                self.entities.append(entity_spans_from_iob(tokens[:, ent_cols[0]], tokens[:, ent_cols[1]], self.strings))
+                iob, types = tokens[:, ent_cols[0]], tokens[:, ent_cols[1]]
+                self.entities.append(entity_spans_from_iob(iob, types, self.strings))
         return taken
 
     def __len__(self) -> int:

@@ -1,4 +1,5 @@
-"""Documents <-> spaCy Docs: entity alignment, sentence splitting, a corpus reader (DocBin files: :mod:`.docbin`).
+"""Documents <-> spaCy Docs: entity alignment, sentence splitting, reading a corpus file, and
+spaCy's corpus reader over PubTator (DocBin files are :mod:`.docbin`'s).
 
 A :class:`Document`'s mentions become ``doc.ents`` (label = mention type, ``kb_id`` = its ids joined
 by ``|``). Every Doc carries ``user_data`` with ``pmid``, ``offset`` (its character offset in the

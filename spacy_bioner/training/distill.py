@@ -465,7 +465,8 @@ def evaluate_and_save(
         else:
             run.stale += 1
         run.history.append(record)
-        last = bool((run.max_steps and run.steps >= run.max_steps) or (settings.patience and run.stale >= settings.patience))
+        last = bool((run.max_steps and run.steps >= run.max_steps)
+                    or (settings.patience and run.stale >= settings.patience))
         if last or epoch == run.epochs:
             nlp.to_disk(run.output / "model-last")
     return last
