@@ -231,7 +231,10 @@ def dedupe_pmids(pmids: Iterable[Union[str, int]]) -> Tuple[List[str], List[str]
 
 
 class _BatchClient:
-    """Shared machinery: batching, rate limit, retries, partial answers, cache, bookkeeping."""
+    """Shared machinery: batching, rate limit, retries, partial answers, cache, bookkeeping.
+
+    The session (a given one too) gets an ``HTTPAdapter`` with :class:`_ClientRetry` mounted for
+    the service's URL."""
 
     kind = ""  # cache namespace
     service = ""  # name used in messages
