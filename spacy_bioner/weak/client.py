@@ -59,12 +59,12 @@ class FetchError(Exception):
 
 
 class _Retryable(Exception):
-    """An attempt failed in a way worth retrying; ``retry_after`` is the server's wish, if any."""
+    """A request failed in a way that urllib3 cannot see but a new request may mend (a body cut
+    short or malformed); ``reason`` says how."""
 
-    def __init__(self, reason: str, retry_after: Optional[float] = None) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.retry_after = retry_after
 
 
 class RateLimiter:
@@ -440,10 +440,9 @@ class _BatchClient:
                 raise FetchError(f"connection failed or timed out ({type(err.args[0].reason).__name__}: "
                                  f"{err.args[0].reason}) {gave_up}") from None
             raise _Retryable(f"connection failed or body cut short ({type(err).__name__}: {err})") from None
-        except requests.Timeout as err:
-            raise _Retryable(f"timed out ({type(err).__name__})") from None
-        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as err:
-            raise _Retryable(f"connection failed or body cut short ({type(err).__name__}: {err})") from None
+        except (requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError) as err:
+            raise _Retryable(f"timed out, or body cut short ({type(err).__name__}: {err})") from None
         except requests.RequestException as err:  # bad URL, too many redirects: retrying won't help
             raise FetchError(f"request to {self.url} failed: {type(err).__name__}: {err}") from None
         status = resp.status_code
