@@ -20,7 +20,8 @@ from typing import Dict, List
 import spacy
 from spacy.language import Language
 
-from spacy_bioner.corpus.docbin import AlignmentReport, docs_from_documents, write_docbin
+from spacy_bioner.corpus.docbin import write_docbin
+from spacy_bioner.corpus.spacy_docs import AlignmentReport, docs_from_documents
 from spacy_bioner.corpus.pubtator import read_pubtator
 from spacy_bioner.corpus.splits import OFFICIAL_FILES
 from spacy_bioner.corpus.tokenizer import make_bio_nlp

@@ -9,14 +9,8 @@ import spacy
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
-TRAIN_DATA = [
-    ("Cisplatin induced nephrotoxicity in rats treated with lithium .",
-     [(0, 9, "Chemical"), (18, 32, "Disease"), (54, 61, "Chemical")]),
-    ("Naloxone reverses the hypotension caused by clonidine .",
-     [(0, 8, "Chemical"), (22, 33, "Disease"), (44, 53, "Chemical")]),
-    ("Acute renal failure after high dose methotrexate ; no ß-blocker involved .",
-     [(0, 19, "Disease"), (36, 48, "Chemical"), (54, 63, "Chemical")]),
-]  # fmt: skip
+from train_data import TRAIN_DATA
+
 
 # A PubMed baseline file in miniature: a structured abstract with inline markup, a citation
 # without abstract, a DeleteCitation, non-ASCII text, a book article.

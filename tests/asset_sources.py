@@ -15,12 +15,12 @@ import io
 import json
 import pickle
 import tarfile
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
+
+from http_server import LocalServer, QuietHandler
 
 GOLD_DEST = "assets/cdr/CDR_TrainingSet.PubTator.txt"
 GOLD = b"999|t|A gold title.\n999|a|A gold abstract.\n999\t0\t1\tA\tChemical\tD1\n\n"
@@ -232,80 +232,44 @@ class Fault:
     times: int = 1_000_000  # how many requests it spoils
 
 
-class FileServer:
+class _FileHandler(QuietHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        server: FileServer = self.server.owner
+        path = self.path.split("?")[0]
+        server.log.append((path, self.headers.get("Range")))
+        fault = server.faults.get(path)
+        if fault is not None and fault.times > 0:
+            fault.times -= 1
+        else:
+            fault = None
+        if fault and fault.delay:
+            time.sleep(fault.delay)
+        if fault and fault.status != 200:
+            return self.send(fault.status, b"error")
+        if path not in server.files:
+            return self.send(404, b"not found")
+        body = server.files[path]
+        status, headers = 200, {}
+        rng = self.headers.get("Range")
+        if rng and rng.startswith("bytes=") and rng.endswith("-"):
+            start = int(rng[len("bytes="):-1])
+            if start >= len(body):
+                return self.send(416, b"")
+            status, headers = 206, {"Content-Range": f"bytes {start}-{len(body) - 1}/{len(body)}"}
+            body = body[start:]
+        self.send(status, body, headers, truncate=bool(fault and fault.truncate))
+
+
+class FileServer(LocalServer):
     """Serves ``files`` ({url path: bytes}) on 127.0.0.1, with HTTP Range and per-path faults."""
+
+    handler = _FileHandler
 
     def __init__(self, files: Dict[str, bytes]) -> None:
         self.files = dict(files)
         self.faults: Dict[str, Fault] = {}
         self.log: List[Tuple[str, Optional[str]]] = []  # (path, Range header)
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802
-                path = self.path.split("?")[0]
-                server.log.append((path, self.headers.get("Range")))
-                fault = server.faults.get(path)
-                if fault is not None and fault.times > 0:
-                    fault.times -= 1
-                else:
-                    fault = None
-                if fault and fault.delay:
-                    time.sleep(fault.delay)
-                if fault and fault.status != 200:
-                    return self._send(fault.status, b"error")
-                if path not in server.files:
-                    return self._send(404, b"not found")
-                body = server.files[path]
-                status, headers = 200, {}
-                rng = self.headers.get("Range")
-                if rng and rng.startswith("bytes=") and rng.endswith("-"):
-                    start = int(rng[len("bytes="):-1])
-                    if start >= len(body):
-                        return self._send(416, b"")
-                    status, headers = 206, {"Content-Range": f"bytes {start}-{len(body) - 1}/{len(body)}"}
-                    body = body[start:]
-                self._send(status, body, headers, truncate=bool(fault and fault.truncate))
-
-            def _send(self, status: int, body: bytes, headers: Optional[Dict[str, str]] = None,
-                      truncate: bool = False) -> None:
-                self.send_response(status)
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                try:
-                    self.wfile.write(body[: len(body) // 2] if truncate else body)
-                    self.wfile.flush()
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-                self.close_connection = True
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request, client_address) -> None:  # noqa: ANN001
-                pass
-
-        self._httpd = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def __enter__(self) -> "FileServer":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        super().__init__()
 
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Deque, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Deque, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, Type
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import quoteattr
 
@@ -119,19 +119,48 @@ def pubmed_article(pmid: str, title: str, sections: Sequence[Tuple[str, str]] = 
     return "".join(parts)
 
 
-class FakeNCBI:
-    """The server. Use as a context manager; ``url`` is its root (http://127.0.0.1:PORT)."""
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing and answers through :meth:`send`."""
 
-    def __init__(self, pubtator: Mapping[str, str], pubmed: Mapping[str, str],
-                 clock: Optional[Callable[[], float]] = None) -> None:
-        self.data = {"pubtator": dict(pubtator), "efetch": dict(pubmed)}
-        self.clock = clock or time.monotonic
-        self.log: List[Logged] = []
-        self._faults: Dict[str, Deque[Fault]] = {"pubtator": deque(), "efetch": deque()}
-        self._always: Dict[str, Optional[Fault]] = {"pubtator": None, "efetch": None}
-        self._lock = threading.Lock()
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
-        self._httpd.fake = self
+    server: "_QuietServer"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def send(self, status: int, body: bytes, headers: Optional[Mapping[str, str]] = None,
+             truncate: bool = False) -> None:
+        """Answer and close: ``truncate`` declares the full Content-Length, sends half the body."""
+        self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body[: len(body) // 2] if truncate else body)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):  # the client hung up first
+            pass
+        self.close_connection = True
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    owner: "LocalServer"
+
+    def handle_error(self, request, client_address) -> None:  # noqa: ANN001  (a client hung up)
+        pass
+
+
+class LocalServer:
+    """An HTTP server on 127.0.0.1 (a free port), served by a thread while used as a context
+    manager; a subclass names its :class:`QuietHandler`, which finds the server object as
+    ``self.server.owner``."""
+
+    handler: Type[QuietHandler] = QuietHandler
+
+    def __init__(self) -> None:
+        self._httpd = _QuietServer(("127.0.0.1", 0), self.handler)
+        self._httpd.owner = self
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -141,7 +170,7 @@ class FakeNCBI:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> "FakeNCBI":
+    def __enter__(self):  # noqa: ANN204  (the subclass)
         self._thread.start()
         return self
 
@@ -149,6 +178,50 @@ class FakeNCBI:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
+
+
+class _Handler(QuietHandler):
+    """Answers as PubTator3 or efetch would, or with the next fault."""
+
+    def do_GET(self) -> None:
+        fake: FakeNCBI = self.server.owner
+        parts = urlsplit(self.path)
+        service = {PUBTATOR_PATH: "pubtator", EFETCH_PATH: "efetch"}.get(parts.path)
+        if service is None:
+            self.send(404, b"no such endpoint", {})
+            return
+        params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        ids = params.get("pmids" if service == "pubtator" else "id", "")
+        pmids = tuple(p for p in ids.split(",") if p)
+        fake._record(Logged(service, pmids, params, dict(self.headers.items()), fake.clock()))
+        fault = fake._next_fault(service)
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.status != 200:
+            self.send(fault.status, b"error", dict(fault.headers))
+            return
+        if fault.malformed:
+            body = MALFORMED[service]
+        else:
+            body = fake.body(service, [p for p in pmids if p not in fault.drop])
+        ctype = "text/plain; charset=utf-8" if service == "pubtator" else "text/xml; charset=UTF-8"
+        self.send(200, body, {"Content-Type": ctype, **fault.headers}, truncate=fault.truncate)
+
+
+class FakeNCBI(LocalServer):
+    """The server. Use as a context manager; ``url`` is its root (http://127.0.0.1:PORT)."""
+
+    handler = _Handler
+
+    def __init__(self, pubtator: Mapping[str, str], pubmed: Mapping[str, str],
+                 clock: Optional[Callable[[], float]] = None) -> None:
+        self.data = {"pubtator": dict(pubtator), "efetch": dict(pubmed)}
+        self.clock = clock or time.monotonic
+        self.log: List[Logged] = []
+        self._faults: Dict[str, Deque[Fault]] = {"pubtator": deque(), "efetch": deque()}
+        self._always: Dict[str, Optional[Fault]] = {"pubtator": None, "efetch": None}
+        self._lock = threading.Lock()
+        super().__init__()
 
     def fail_next(self, service: str, *faults: Fault) -> None:
         """Answer the next ``len(faults)`` requests of ``service`` with these faults, in order."""
@@ -179,52 +252,3 @@ class FakeNCBI:
         if service == "pubtator":
             return "\n".join(records).encode("utf-8")
         return (XML_HEAD + "<PubmedArticleSet>" + "".join(records) + "</PubmedArticleSet>\n").encode("utf-8")
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: FakeNCBI
-
-    def handle_error(self, request, client_address) -> None:  # the client hung up on a slow answer
-        pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        fake = self.server.fake
-        parts = urlsplit(self.path)
-        service = {PUBTATOR_PATH: "pubtator", EFETCH_PATH: "efetch"}.get(parts.path)
-        if service is None:
-            self._send(404, b"no such endpoint", {})
-            return
-        params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        ids = params.get("pmids" if service == "pubtator" else "id", "")
-        pmids = tuple(p for p in ids.split(",") if p)
-        fake._record(Logged(service, pmids, params, dict(self.headers.items()), fake.clock()))
-        fault = fake._next_fault(service)
-        if fault.delay:
-            time.sleep(fault.delay)
-        if fault.status != 200:
-            self._send(fault.status, b"error", dict(fault.headers))
-            return
-        if fault.malformed:
-            body = MALFORMED[service]
-        else:
-            body = fake.body(service, [p for p in pmids if p not in fault.drop])
-        ctype = "text/plain; charset=utf-8" if service == "pubtator" else "text/xml; charset=UTF-8"
-        self._send(200, body, {"Content-Type": ctype, **fault.headers}, truncate=fault.truncate)
-
-    def _send(self, status: int, body: bytes, headers: Mapping[str, str], truncate: bool = False) -> None:
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body[: len(body) // 2] if truncate else body)
-        self.wfile.flush()
-        self.close_connection = True

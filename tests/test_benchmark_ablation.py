@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from spacy_bioner.corpus.docbin import docs_from_documents, write_docbin
+from spacy_bioner.corpus.docbin import write_docbin
+from spacy_bioner.corpus.spacy_docs import docs_from_documents
 from spacy_bioner.corpus.pubtator import read_pubtator
 from spacy_bioner.corpus.tokenizer import make_bio_nlp
 
@@ -52,7 +53,7 @@ def test_dictionary_row_reads_the_features_file(tmp_path, capsys):
     assert "need --dictionary" in capsys.readouterr().err
     labeller = DictionaryLabeller()
     labeller.add_term("lithium", "Chemical", "D008094", PRIORITY_VOCABULARY)
-    write_features_file(labeller.build(), tmp_path / "cdr.dict")
+    write_features_file(labeller.build().to_state(), tmp_path / "cdr.dict")
     assert script.main(argv + ["--dictionary", str(tmp_path / "cdr.dict")]) == 0
     assert "| chunks64-4k-dict | chunks64-4k + dictionary features" in capsys.readouterr().out
     config = (tmp_path / "out" / "chunks64-4k-dict" / "config.cfg").read_text(encoding="utf8")

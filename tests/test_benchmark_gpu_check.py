@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from spacy_bioner.corpus.docbin import docs_from_documents, write_docbin
+from spacy_bioner.corpus.docbin import write_docbin
+from spacy_bioner.corpus.spacy_docs import docs_from_documents
 from spacy_bioner.corpus.pubtator import read_pubtator
 from spacy_bioner.corpus.tokenizer import make_bio_nlp
 

@@ -8,7 +8,7 @@ from spacy.training import Example
 from spacy.util import registry
 
 from spacy_bioner.corpus.chunks import chunk_bounds, sentence_chunks
-from spacy_bioner.corpus.docbin import OFFSET_KEY, sentence_starts
+from spacy_bioner.corpus.spacy_docs import OFFSET_KEY, sentence_starts
 from spacy_bioner.corpus.tokenizer import make_bio_nlp
 from spacy_bioner.pipeline.crf_ner import CRFEntityRecognizer
 

@@ -16,9 +16,9 @@ import requests
 from spacy_bioner.corpus.document import Mention
 from spacy_bioner.corpus.pubtator import parse_pubtator
 from spacy_bioner.weak.cache import PmidCache
+from spacy_bioner.weak.client import ArticleMeshIndexing as MeshIndexing
 from spacy_bioner.weak.client import (
     EUtilsClient,
-    MeshIndexing,
     PubTatorClient,
     RateLimiter,
     RetryPolicy,

@@ -108,7 +108,7 @@ def test_dict_config_trains_with_spacy_train(docbin, tmp_path):
 
     labeller = DictionaryLabeller()
     labeller.add_term("naloxone", "Chemical", "D009270", PRIORITY_VOCABULARY)
-    write_features_file(labeller.build(), tmp_path / "cdr.dict")
+    write_features_file(labeller.build().to_state(), tmp_path / "cdr.dict")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "spacy", "train", str(CONFIGS / "bilstm_crf_dict.cfg"), "--output", str(tmp_path / "out"),
            "--paths.train", str(docbin), "--paths.dev", str(docbin), "--paths.dictionary", str(tmp_path / "cdr.dict"),

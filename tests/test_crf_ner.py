@@ -22,14 +22,8 @@ from spacy_bioner.models.crf import get_torch_module
 from spacy_bioner.models.tags import allowed_transitions
 from spacy_bioner.pipeline.crf_ner import CRFEntityRecognizer
 
-TRAIN_DATA = [
-    ("Cisplatin induced nephrotoxicity in rats treated with lithium .",
-     [(0, 9, "Chemical"), (18, 32, "Disease"), (54, 61, "Chemical")]),
-    ("Naloxone reverses the hypotension caused by clonidine .",
-     [(0, 8, "Chemical"), (22, 33, "Disease"), (44, 53, "Chemical")]),
-    ("Acute renal failure after high dose methotrexate ; no ß-blocker involved .",
-     [(0, 19, "Disease"), (36, 48, "Chemical"), (54, 63, "Chemical")]),
-]  # fmt: skip
+from train_data import TRAIN_DATA
+
 SMALL_MODEL = {"hidden_width": 32, "tanh_width": 32, "embed_rows": 2000}
 
 

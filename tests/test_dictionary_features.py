@@ -41,7 +41,7 @@ def dictionary(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("dict") / "cdr.dict"
     write_features_file(labeller(("cisplatin", "Chemical"), ("naloxone", "Chemical"), ("clonidine", "Chemical"),
                                  ("hypotension", "Disease"), ("acute renal failure", "Disease"),
-                                 ("nephrotoxicity", "Disease")), path)
+                                 ("nephrotoxicity", "Disease")).to_state(), path)
     return path
 
 

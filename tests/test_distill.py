@@ -16,16 +16,14 @@ from typer.testing import CliRunner
 
 from spacy_bioner.cli import app
 from spacy_bioner.cli.train import parse_overrides
-from spacy_bioner.corpus.docbin import docs_from_documents, write_docbin
+from spacy_bioner.corpus.docbin import DocStore, write_docbin
+from spacy_bioner.corpus.spacy_docs import docs_from_documents
 from spacy_bioner.corpus.document import Document, Mention
 from spacy_bioner.corpus.pubtator import write_pubtator
 from spacy_bioner.corpus.tokenizer import make_bio_nlp
 from spacy_bioner.training.distill import (
     DistillSettings,
-    DocStore,
     EpochSlicer,
-    Teacher,
-    TeacherCache,
     distill,
     epoch_order,
     gold_paths,
@@ -35,6 +33,7 @@ from spacy_bioner.training.distill import (
 )
 from spacy_bioner.training.experiments import SCALES, ExperimentData, Experiments, ExperimentSettings, results_markdown
 from spacy_bioner.training.similarity import histogram, label_similarity, teacher_similarity
+from spacy_bioner.training.teachers import Teacher, TeacherCache
 
 TINY_CONFIG = """
 [paths]
@@ -376,7 +375,7 @@ def test_teacher_is_frozen_and_predicts(teachers, corpus):
     outputs = teacher.outputs(store, list(range(len(store))))
     assert [len(o.path) for o in outputs] == store.lengths
     assert all(o.emissions.shape == (n, 5) for o, n in zip(outputs, store.lengths))
-    from spacy_bioner.training.distill import torch_modules
+    from spacy_bioner.training.teachers import torch_modules
 
     params = [p for m in torch_modules(teacher.ner.model) for p in m.parameters()]
     assert params and not any(p.requires_grad for p in params)

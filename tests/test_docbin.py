@@ -10,18 +10,17 @@ from thinc.api import Config
 from typer.testing import CliRunner
 
 from spacy_bioner.cli import app
-from spacy_bioner.corpus.docbin import (
+from spacy_bioner.corpus.docbin import read_docbin, write_docbin
+from spacy_bioner.corpus.spacy_docs import (
     AlignmentReport,
     create_pubtator_corpus_reader,
     doc_from_document,
     docs_from_documents,
     documents_from_docs,
     mentions_from_doc,
-    read_docbin,
     read_documents,
     sentence_starts,
     split_sentences,
-    write_docbin,
 )
 from spacy_bioner.corpus.document import Document, Mention
 from spacy_bioner.corpus.pubtator import NCBI_DISEASE_TYPE_MAP, read_pubtator, write_pubtator
@@ -347,7 +346,7 @@ def test_sample_cli_limit_and_same_pmids(tmp_path) -> None:
 
 def test_copy_docbin_preferred_first_duplicates_kept_once_first(tmp_path) -> None:
     """copy_docbin: the first copy of each preferred PMID comes first; later copies stay in order."""
-    from spacy_bioner.training.spacy_runs import copy_docbin
+    from spacy_bioner.corpus.docbin import copy_docbin
 
     nlp = make_bio_nlp()
     pmids = ["1", "2", "3", "2", "4"]  # PMID 2 twice

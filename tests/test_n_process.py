@@ -19,12 +19,8 @@ import spacy
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
-TRAIN_DATA = [
-    ("Cisplatin induced nephrotoxicity in rats treated with lithium .",
-     [(0, 9, "Chemical"), (18, 32, "Disease"), (54, 61, "Chemical")]),
-    ("Naloxone reverses the hypotension caused by clonidine .",
-     [(0, 8, "Chemical"), (22, 33, "Disease"), (44, 53, "Chemical")]),
-]  # fmt: skip
+from train_data import TWO_SENTENCES as TRAIN_DATA
+
 TIMEOUT = 150
 
 # Runs in the child interpreter: the parent tags first (the OpenMP pool starts), then two workers.

@@ -19,6 +19,7 @@ from spacy_bioner.corpus.pubtator import (
     DuplicateRecordWarning,
     format_pubtator,
     parse_pubtator,
+    parse_type_map,
     read_pubtator,
     write_pubtator,
 )
@@ -639,3 +640,18 @@ def test_every_gz_file_parses(weak_and_unlabeled: Dict[str, Path]) -> None:
         n_docs += len(docs)
         pmids.update(d.pmid for d in docs)
     assert (n_docs, len(pmids)) == (23135, 21465)  # data README
+
+
+def test_parse_type_map_takes_names_mappings_and_pairs() -> None:
+    """One parser for configs and the command line: the union of both syntaxes."""
+    assert parse_type_map(None) is None
+    assert parse_type_map("") is None and parse_type_map(" None ") is None
+    assert parse_type_map("ncbi") == NCBI_DISEASE_TYPE_MAP
+    assert parse_type_map("NCBI_Disease") == NCBI_DISEASE_TYPE_MAP
+    assert parse_type_map("ncbi") is not NCBI_DISEASE_TYPE_MAP  # a copy: callers may change it
+    assert parse_type_map({"A": "B"}) == {"A": "B"}
+    assert parse_type_map("Chemical=Chem, DiseaseClass = Disease") == {
+        "Chemical": "Chem", "DiseaseClass": "Disease"}
+    for bad, part in (("cdr", "'cdr'"), ("A=B,C", "'C'"), ("=B", "'=B'"), ("A=", "'A='")):
+        with pytest.raises(ValueError, match=f"unknown type map .*{part} is not FROM=TO"):
+            parse_type_map(bad)

@@ -13,7 +13,7 @@ from spacy_bioner.cli import app
 from spacy_bioner.corpus.pubtator import read_pubtator
 from spacy_bioner.training import recorrect as recorrect_module
 from spacy_bioner.training.recorrect import RecorrectionRun, RoundResult, recorrect, write_round_table
-from spacy_bioner.training.spacy_runs import count_docbin, docbin_labels, relabel_docbin
+from spacy_bioner.corpus.docbin import count_docbin, docbin_labels, relabel_docbin
 
 from test_distill import add_noise, synthetic_documents, train_teacher, write_config, write_set
 
@@ -213,7 +213,7 @@ def best_and_last(tmp_path):
 
 def test_promote_last_if_better(tmp_path, best_and_last):
     """spaCy never scores the updates after its last evaluation: model-last can beat model-best."""
-    from spacy_bioner.training.spacy_runs import promote_last_if_better
+    from spacy_bioner.training.spacy_train import promote_last_if_better
 
     out = best_and_last
     record = promote_last_if_better(out, tmp_path / "dev.spacy")

@@ -6,7 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from spacy_bioner.cli import app
-from spacy_bioner.corpus.docbin import docs_from_documents, read_docbin
+from spacy_bioner.corpus.docbin import read_docbin
+from spacy_bioner.corpus.spacy_docs import docs_from_documents
 from spacy_bioner.corpus.document import Document
 from spacy_bioner.corpus.pubtator import read_pubtator, write_pubtator
 from spacy_bioner.corpus.splits import (

@@ -9,15 +9,10 @@ from spacy.training import Example
 
 from spacy_bioner.models.crf import get_torch_module
 
+from train_data import TWO_SENTENCES as TRAIN_DATA
+
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("spacy_transformers")
-
-TRAIN_DATA = [
-    ("Cisplatin induced nephrotoxicity in rats treated with lithium .",
-     [(0, 9, "Chemical"), (18, 32, "Disease"), (54, 61, "Chemical")]),
-    ("Naloxone reverses the hypotension caused by clonidine .",
-     [(0, 8, "Chemical"), (22, 33, "Disease"), (44, 53, "Chemical")]),
-]  # fmt: skip
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py

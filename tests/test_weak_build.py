@@ -1,6 +1,7 @@
 """Building CDWC/CDWA: filtering, leak guard, duplicates, accounting, outputs, statistics, CLI."""
 
 import json
+from concurrent.futures.process import _RemoteTraceback as WorkerTraceback
 from pathlib import Path
 
 import pytest
@@ -13,14 +14,10 @@ from spacy_bioner.corpus.document import CorpusFormatError
 from spacy_bioner.corpus.pubtator import read_pubtator
 from spacy_bioner.corpus.splits import LeakGuard
 from spacy_bioner.corpus.tokenizer import make_bio_nlp
-from spacy_bioner.corpus.docbin import doc_from_document
-from spacy_bioner.weak.build import (
-    DocBinWriter,
-    FastDocBin,
-    TokenCache,
-    WorkerTraceback,
-    build_weak_datasets,
-)
+from spacy_bioner.corpus.docbin import DocBinWriter, FastDocBin
+from spacy_bioner.corpus.spacy_docs import doc_from_document
+from spacy_bioner.weak.build import CachingTokenizer as TokenCache
+from spacy_bioner.weak.build import build_weak_datasets
 from spacy_bioner.weak.dictionary import DictionaryLabeller, StopList
 from spacy_bioner.weak.kb import CHEMICAL, DISEASE, KnowledgeBase, load_knowledge_base
 from spacy_bioner.weak.stats import DatasetStats, stats_from_file, table_markdown

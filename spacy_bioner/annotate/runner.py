@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ..atomic import atomic_write_text
+from ..device import use_gpu
 from .readers import InputFile
 from .records import Deleted, Entity, Failure, Record
 from .writers import SHARD_SUFFIXES, ShardWriter, open_shard
@@ -154,8 +155,7 @@ def load_pipeline(spec: PipelineSpec):  # -> spacy.language.Language
         import torch
 
         torch.set_num_threads(spec.threads)
-    if spec.gpu_id >= 0:
-        spacy.require_gpu(spec.gpu_id)
+    use_gpu(spec.gpu_id)
     nlp = spacy.load(spec.model)
     if spec.link is not None:
         from ..linking.index import check_index_dir

@@ -10,16 +10,12 @@ import glob
 import sys
 import time
 from pathlib import Path
-from typing import List, NoReturn, Optional
+from typing import List, Optional
 
 import typer
 
 from ._app import app
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=2)
+from ._helpers import fail
 
 
 def expand_inputs(inputs: List[str], output: Path) -> List[Path]:
@@ -82,30 +78,30 @@ def annotate_command(
     from ..annotate.writers import OUTPUT_FORMATS
 
     if output_format not in OUTPUT_FORMATS:
-        _fail(f"--format {output_format!r}: use one of {', '.join(OUTPUT_FORMATS)}")
+        fail(f"--format {output_format!r}: use one of {', '.join(OUTPUT_FORMATS)}", code=2)
     if input_format != "auto" and input_format not in INPUT_FORMATS:
-        _fail(f"--input-format {input_format!r}: use auto or one of {', '.join(INPUT_FORMATS)}")
+        fail(f"--input-format {input_format!r}: use auto or one of {', '.join(INPUT_FORMATS)}", code=2)
     if backend not in ("local", "ray"):
-        _fail(f"--backend {backend!r}: use local or ray")
+        fail(f"--backend {backend!r}: use local or ray", code=2)
     if link is not None and not link.is_dir():
-        _fail(f"--link {link}: no such index folder (make one with `link build-kb`)")
+        fail(f"--link {link}: no such index folder (make one with `link build-kb`)", code=2)
     try:
         files = expand_inputs(inputs, output)
     except ValueError as err:
-        _fail(str(err))
+        fail(str(err), code=2)
     if not files:
-        _fail("no input files")
+        fail("no input files", code=2)
     import spacy
 
     if not Path(model).exists() and not spacy.util.is_package(model):
-        _fail(f"model {model!r} is neither a folder nor an installed package")
+        fail(f"model {model!r} is neither a folder nor an installed package", code=2)
     model_id = str(Path(model).resolve()) if Path(model).exists() else model
     link_id = str(link.resolve()) if link is not None else None
     options = JobOptions(model_id, output_format, link_id, batch_size)
     try:
         todo, skipped = plan(files, output, options, input_format, force)
     except ValueError as err:  # two inputs for one shard, or shards of another job (JobMismatchError)
-        _fail(str(err))
+        fail(str(err), code=2)
     output.mkdir(parents=True, exist_ok=True)
     if skipped:
         typer.echo(f"{len(skipped)} of {len(files)} shards are finished already (--force redoes them)", err=True)
@@ -129,7 +125,7 @@ def annotate_command(
         else:
             records = run_local(todo, spec, options, n_process, show, on_shard=on_shard)
     except (OSError, ImportError) as err:
-        _fail(f"cannot run {model!r}: {err}")
+        fail(f"cannot run {model!r}: {err}", code=2)
     seconds = time.perf_counter() - started
     manifest = write_reports(output, options, [*skipped, *records])
     new = {k: sum(r[k] for r in records) for k in ("documents", "words", "entities", "failed", "deleted")}

@@ -1,30 +1,14 @@
 """CLI commands: convert a corpus file to a DocBin, and write the gold train/dev/test splits."""
 
 from pathlib import Path
-from typing import Dict, List, NoReturn, Optional
+from typing import Dict, Optional
 
 import srsly
 import typer
 from tqdm import tqdm
 
 from ._app import app
-
-
-def _types(types: Optional[str]) -> Optional[List[str]]:
-    return [t.strip() for t in types.split(",") if t.strip()] if types else None
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
-def _require_input(path: Path, hint: str) -> None:
-    """A readable input file, or an error (exit 1) that says what the path is instead."""
-    if not path.exists():
-        _fail(f"{hint} {path} does not exist")
-    if not path.is_file():
-        _fail(f"{hint} {path} is a directory, not a file")
+from ._helpers import fail, parse_types, require_path
 
 
 @app.command("convert")
@@ -46,31 +30,32 @@ def convert_command(
 ) -> None:
     """Tokenise a corpus with the biomedical tokenizer and write its mentions as doc.ents."""
     from ..atomic import OutputPathError, atomic_path, check_output_file
-    from ..corpus.docbin import AlignmentReport, docs_from_documents, read_documents, write_docbin
+    from ..corpus.docbin import write_docbin
+    from ..corpus.spacy_docs import AlignmentReport, docs_from_documents, read_documents
     from ..corpus.document import CorpusFormatError
     from ..corpus.tokenizer import make_bio_nlp
 
-    _require_input(input_path, "INPUT_PATH")
+    require_path(input_path, "INPUT_PATH")
     if fmt not in ("pubtator", "bioc"):
-        _fail(f"unknown corpus format {fmt!r}: use 'pubtator' or 'bioc'")
+        fail(f"unknown corpus format {fmt!r}: use 'pubtator' or 'bioc'")
     try:
         check_output_file(output_path, "OUTPUT_PATH")
         if report_path is not None:
             check_output_file(report_path, "--report")
     except OutputPathError as err:
-        _fail(str(err))
+        fail(str(err))
     nlp = make_bio_nlp(lang)
     report = AlignmentReport(name=str(input_path))
     try:
         documents = read_documents(input_path, fmt=fmt, type_map=type_map)
         docs = docs_from_documents(
             nlp, tqdm(documents, desc="convert", unit="doc"), report,
-            sentence_level=sentence_level, types=_types(types),
+            sentence_level=sentence_level, types=parse_types(types),
         )
         with atomic_path(output_path) as tmp:
             n_docs = write_docbin(docs, tmp)
     except (CorpusFormatError, ValueError) as err:
-        _fail(str(err))
+        fail(str(err))
     typer.echo(report.format())
     typer.echo(f"wrote {n_docs} docs ({report.documents} abstracts) to {output_path}")
     if report_path is not None:
@@ -93,7 +78,8 @@ def splits_command(
 ) -> None:
     """Write the gold splits T, D, test as DocBin and PubTator files; print counts and alignment."""
     from ..atomic import OutputPathError, atomic_path, check_output_dir
-    from ..corpus.docbin import AlignmentReport, docs_from_documents, write_docbin
+    from ..corpus.docbin import write_docbin
+    from ..corpus.spacy_docs import AlignmentReport, docs_from_documents
     from ..corpus.pubtator import format_pubtator, write_pubtator
     from ..corpus.splits import cdr_splits, check_splits, ncbi_splits
     from ..corpus.tokenizer import make_bio_nlp
@@ -119,7 +105,7 @@ def splits_command(
             for doc in documents:
                 format_pubtator(doc)
     except (FileNotFoundError, OutputPathError, ValueError) as err:
-        _fail(str(err))
+        fail(str(err))
     nlp = make_bio_nlp()
     output_dir.mkdir(parents=True, exist_ok=True)
     summary: Dict[str, dict] = {}
@@ -161,7 +147,7 @@ def sample_command(
 
     With --prefer-pmids-from, the abstracts of that DocBin come first: sampling CDWC after CDWA
     gives both sets the same abstracts, as METHOD.md section 1 has them."""
-    from ..training.spacy_runs import copy_docbin, count_docbin, docbin_pmids
+    from ..corpus.docbin import copy_docbin, count_docbin, docbin_pmids
 
     try:
         n_source = count_docbin(source)

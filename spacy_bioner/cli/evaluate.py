@@ -7,59 +7,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, List, Mapping, NoReturn, Optional, Sequence, Set
+from typing import List, Optional, Sequence, Set
 
 import typer
 
-from ..corpus.document import CorpusFormatError, Document
+from ..corpus.document import Document
 from ..evaluation.scorer import MentionScores, score_documents
 from ._app import app
+from ._helpers import fail, parse_type_map, parse_types, read_gold, require_path, setup_gpu
 
 THROUGHPUT_UNIT = "whitespace-separated words per second (wall clock of nlp.pipe)"
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
-
-
-def parse_type_map(value: Optional[str]) -> Optional[Dict[str, str]]:
-    """``ncbi`` (NCBI Disease's four types -> Disease), ``none``, or ``FROM=TO,FROM=TO``."""
-    if value is None or value.strip().lower() in ("", "none"):
-        return None
-    if value.strip().lower() == "ncbi":
-        from ..corpus.pubtator import NCBI_DISEASE_TYPE_MAP
-
-        return dict(NCBI_DISEASE_TYPE_MAP)
-    mapping: Dict[str, str] = {}
-    for pair in value.split(","):
-        source, sep, target = pair.partition("=")
-        if not sep or not source.strip() or not target.strip():
-            raise typer.BadParameter(
-                f"{pair!r} is not FROM=TO; use 'ncbi', 'none' or FROM=TO pairs", param_hint="--type-map"
-            )
-        mapping[source.strip()] = target.strip()
-    return mapping
-
-
-def parse_types(value: Optional[str]) -> Optional[List[str]]:
-    """``Chemical,Disease`` -> ``["Chemical", "Disease"]``; None or empty -> None."""
-    if value is None:
-        return None
-    types = [t.strip() for t in value.split(",") if t.strip()]
-    return types or None
-
-
-def read_documents(path: Path, type_map: Optional[Mapping[str, str]]) -> List[Document]:
-    """All documents of a PubTator file; a format error ends the command naming file and line."""
-    from ..corpus.pubtator import read_pubtator
-
-    try:
-        return list(read_pubtator(path, type_map=type_map))
-    except CorpusFormatError as err:
-        _fail(str(err))
-    except (OSError, UnicodeDecodeError, EOFError) as err:
-        _fail(f"{path}: cannot read: {err}")
 
 
 def scored_types(gold: Sequence[Document], requested: Optional[List[str]]) -> Optional[List[str]]:
@@ -74,8 +31,8 @@ def check_types(requested: Optional[List[str]], known: Set[str], where: str) -> 
     """End the command when a requested type is none of ``known`` (a typo would score F = 0)."""
     unknown = [t for t in requested or () if t not in known]
     if unknown:
-        _fail(f"--types: {', '.join(map(repr, unknown))} is not a type of {where} "
-              f"(types: {', '.join(sorted(known)) or 'none'})")
+        fail(f"--types: {', '.join(map(repr, unknown))} is not a type of {where} "
+             f"(types: {', '.join(sorted(known)) or 'none'})")
 
 
 def check_outputs(files: Sequence[Optional[Path]], folder: Optional[Path] = None,
@@ -90,16 +47,16 @@ def check_outputs(files: Sequence[Optional[Path]], folder: Optional[Path] = None
         if folder is not None:
             check_output_dir(folder, "--output folder", names)
     except OutputPathError as err:
-        _fail(str(err))
+        fail(str(err))
 
 
 def check_lengths(gold: Sequence[Document], max_length: int) -> None:
     """End the command when a text is longer than the pipeline accepts (``nlp.max_length``)."""
     for doc in gold:
         if len(doc.text) > max_length:
-            _fail(f"{doc.source or doc.pmid}: PMID {doc.pmid}: the text has {len(doc.text):,} "
-                  f"characters, more than the pipeline's max_length ({max_length:,}); split the "
-                  "document or leave it out")
+            fail(f"{doc.source or doc.pmid}: PMID {doc.pmid}: the text has {len(doc.text):,} "
+                 f"characters, more than the pipeline's max_length ({max_length:,}); split the "
+                 "document or leave it out")
 
 
 def report(scores: MentionScores, pred: Sequence[Document], types: Optional[List[str]]) -> None:
@@ -124,14 +81,6 @@ def _write_json(data: object, path: Path) -> None:
     from ..atomic import atomic_write_text
 
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def require_file(path: Path, what: str) -> None:
-    """End the command with a plain message (exit code 1) unless ``path`` is a readable file."""
-    if not path.exists():
-        _fail(f"{what} file {path} does not exist")
-    if not path.is_file():
-        _fail(f"{what} file {path} is a directory, not a file")
 
 
 @app.command("evaluate")
@@ -159,20 +108,16 @@ def evaluate_command(
     from ..corpus.pubtator import write_pubtator
     from ..evaluation.predict import predict_documents
 
-    require_file(gold, "gold")
+    require_path(gold, "gold file")
     check_outputs([], output, ["predictions.PubTator", "outcomes.tsv", "metrics.json", "report.html"])
     mapping = parse_type_map(type_map)
     requested = parse_types(types)
-    gold_docs = read_documents(gold, mapping)
-    if gpu_id >= 0:
-        try:
-            spacy.require_gpu(gpu_id)
-        except (ValueError, ImportError, RuntimeError) as err:
-            _fail(f"cannot use GPU {gpu_id}: {err}")
+    gold_docs = read_gold(gold, mapping)
+    setup_gpu(gpu_id)
     try:
         nlp = spacy.load(model)
     except (OSError, ValueError, ImportError) as err:
-        _fail(f"cannot load the spaCy pipeline {model!r}: {err}")
+        fail(f"cannot load the spaCy pipeline {model!r}: {err}")
     if abbreviation_consistency:
         from ..pipeline.abbreviations import add_abbreviation_consistency
 
@@ -226,13 +171,13 @@ def score_command(
     """Score PRED against GOLD mention by mention (BioCreative V CDR: pmid, start, end, type)."""
     from ..atomic import atomic_write_text
 
-    require_file(gold, "gold")
-    require_file(pred, "prediction")
+    require_path(gold, "gold file")
+    require_path(pred, "prediction file")
     check_outputs([output, details])
     mapping = parse_type_map(type_map)
     requested = parse_types(types)
-    gold_docs = read_documents(gold, mapping)
-    pred_docs = read_documents(pred, mapping)
+    gold_docs = read_gold(gold, mapping)
+    pred_docs = read_gold(pred, mapping)
     check_types(requested, {m.type for d in gold_docs + pred_docs for m in d.mentions},
                 f"{gold} or {pred}")
     score_types = scored_types(gold_docs, requested)
@@ -262,8 +207,8 @@ def package_meta_command(
     """Write a meta.json for `spacy package` that carries the measured test-set figures."""
     import srsly
 
-    require_file(model / "meta.json", "model meta.json")
-    require_file(metrics, "metrics")
+    require_path(model / "meta.json", "model meta.json file")
+    require_path(metrics, "metrics file")
     meta = srsly.read_json(model / "meta.json")
     measured = srsly.read_json(metrics)
     scores = measured["scores"]

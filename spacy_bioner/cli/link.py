@@ -11,17 +11,13 @@ from typing import List, Optional
 import typer
 
 from ._app import app
+from ._helpers import fail, parse_type_map
 
 link_app = typer.Typer(
     help="Entity linking to MeSH/CTD concepts: build the offline index, evaluate normalisation.",
     no_args_is_help=True,
 )
 app.add_typer(link_app, name="link")
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
 
 
 @link_app.command("build-kb")
@@ -43,14 +39,13 @@ def build_kb_command(
     from ..corpus.pubtator import read_pubtator
     from ..linking.index import IndexParams, build_index, read_meta
     from ..linking.kb import CTD_DISEASES, LOWER_TERMS, MESH_TERMS, build_entities
-    from .evaluate import parse_type_map
 
     started = time.perf_counter()
     try:
         documents = [d for path in extra_aliases for d in read_pubtator(path, type_map=parse_type_map(type_map))]
         entities = build_entities(data, documents)
     except (FileNotFoundError, CorpusFormatError) as err:
-        _fail(str(err))
+        fail(str(err))
     sources = {
         "data": str(data),
         "files": [str(p) for p in (MESH_TERMS, CTD_DISEASES, *LOWER_TERMS.values())],
@@ -90,16 +85,15 @@ def evaluate_command(
     from ..linking.evaluate import DEFAULT_TYPE_MAP, evaluate_normalisation
     from ..linking.index import load_exact, load_index
     from ..linking.linker import TypedLinker
-    from .evaluate import parse_type_map
 
     try:
         documents = list(read_pubtator(gold, type_map=parse_type_map(type_map)))
     except (FileNotFoundError, CorpusFormatError) as err:
-        _fail(str(err))
+        fail(str(err))
     try:
         generator = load_exact(index_dir) if exact else load_index(index_dir)
     except (FileNotFoundError, ValueError) as err:
-        _fail(str(err))
+        fail(str(err))
     linker = TypedLinker(generator, k=k, threshold=threshold)
     nlp = None
     if abbreviations:
@@ -141,13 +135,12 @@ def end_to_end_command(
     from ..evaluation.scorer import score_documents
     from ..linking.evaluate import end_to_end
     from ..linking.index import check_index_dir
-    from .evaluate import parse_type_map
 
     try:
         documents = list(read_pubtator(gold, type_map=parse_type_map(type_map)))
         check_index_dir(index_dir)
     except (FileNotFoundError, CorpusFormatError, ValueError) as err:
-        _fail(str(err))
+        fail(str(err))
     nlp = spacy.load(model)
     if abbreviations and "abbreviation_detector" not in nlp.pipe_names:
         import scispacy.abbreviation  # noqa: F401

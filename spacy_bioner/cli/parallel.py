@@ -13,12 +13,13 @@ import shlex
 import subprocess
 import sys
 import threading
-import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Dict, List, Optional, Sequence
 
 import typer
 
 from ._app import app
+from ._helpers import fail
 
 
 def _argv(command: str) -> List[str]:
@@ -31,11 +32,19 @@ def _argv(command: str) -> List[str]:
     return argv
 
 
-def _relay(stream: IO[str], tag: str, out: IO[str], lock: threading.Lock) -> None:
-    for line in stream:
-        with lock:
-            out.write(f"{tag} {line}" if line.endswith("\n") else f"{tag} {line}\n")
-            out.flush()
+def _run(index: int, argv: List[str], env: Dict[str, str], out: IO[str], lock: threading.Lock) -> int:
+    """Run one command, relaying its output lines tagged ``[index]`` as they come; its exit code."""
+    tag = f"[{index}]"
+    with lock:
+        out.write(f"{tag} $ {shlex.join(argv)}\n")
+        out.flush()
+    with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            with lock:
+                out.write(f"{tag} {line}" if line.endswith("\n") else f"{tag} {line}\n")
+                out.flush()
+    return proc.returncode
 
 
 def run_parallel(
@@ -58,27 +67,9 @@ def run_parallel(
     if "OMP_NUM_THREADS" not in env:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     lock = threading.Lock()
-    codes: Dict[int, int] = {}
-    pending = list(enumerate(argvs, start=1))
-    running: List[tuple] = []
-    while pending or running:
-        while pending and len(running) < jobs:
-            index, argv = pending.pop(0)
-            with lock:
-                out.write(f"[{index}] $ {shlex.join(argv)}\n")
-                out.flush()
-            proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            relay = threading.Thread(target=_relay, args=(proc.stdout, f"[{index}]", out, lock), daemon=True)
-            relay.start()
-            running.append((index, proc, relay))
-        finished = [job for job in running if job[1].poll() is not None]
-        if not finished:
-            time.sleep(0.2)
-        for index, proc, relay in finished:
-            relay.join()
-            codes[index] = proc.returncode
-            running.remove((index, proc, relay))
-    return codes
+    with ThreadPoolExecutor(max_workers=jobs) as pool:  # started in order, as workers come free
+        futures = {index: pool.submit(_run, index, argv, env, out, lock) for index, argv in enumerate(argvs, start=1)}
+        return {index: future.result() for index, future in futures.items()}
 
 
 @app.command("parallel")
@@ -93,8 +84,7 @@ def parallel_command(
     try:
         codes = run_parallel(commands, jobs, threads)
     except ValueError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(code=1)
+        fail(str(err))
     failed = [i for i, code in sorted(codes.items()) if code != 0]
     for i in failed:
         typer.echo(f"error: [{i}] exited with {codes[i]}: {commands[i - 1]}", err=True)

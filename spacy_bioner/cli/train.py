@@ -8,17 +8,14 @@ else as strings, as ``spacy train`` does.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, NoReturn, Optional
+from typing import Any, Dict, List, Optional
 
 import srsly
 import typer
 
+from ..corpus.document import Document
 from ._app import app
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
+from ._helpers import fail, parse_type_map, read_gold, require_path, setup_gpu
 
 
 def parse_overrides(values: Optional[List[str]], option: str = "--overrides") -> Dict[str, Any]:
@@ -36,30 +33,11 @@ def parse_overrides(values: Optional[List[str]], option: str = "--overrides") ->
     return out
 
 
-def _require(path: Optional[Path], what: str) -> None:
-    if path is not None and not path.exists():
-        _fail(f"{what} {path} does not exist")
-
-
-def _gold(path: Optional[Path], type_map: Optional[str]):
+def _gold(path: Optional[Path], type_map: Optional[str]) -> Optional[List[Document]]:
     if path is None:
         return None
-    from .evaluate import parse_type_map, read_documents
-
-    _require(path, "gold file")
-    return read_documents(path, parse_type_map(type_map))
-
-
-def _use_gpu(gpu_id: int) -> None:
-    if gpu_id < 0:
-        return
-    from thinc.api import require_gpu, set_gpu_allocator
-
-    try:
-        set_gpu_allocator("pytorch")
-        require_gpu(gpu_id)
-    except (ValueError, ImportError, RuntimeError) as err:
-        _fail(f"cannot use GPU {gpu_id}: {err}")
+    require_path(path, "gold file", file=False)
+    return read_gold(path, parse_type_map(type_map))
 
 
 @app.command("recorrect")
@@ -79,19 +57,19 @@ def recorrect_command(
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to train on; -1 for CPU."),
 ) -> None:
     """Label re-correction: train C on L, fine-tune on T, relabel L, repeat while F on D rises."""
-    from ..training.distill import crf_component_name
+    from ..training.teachers import crf_component_name
     from ..training.experiments import srsly_config
     from ..training.recorrect import recorrect
 
     for path, what in ((weak, "weak set"), (train, "train set"), (dev, "dev set"), (config, "config")):
-        _require(path, what)
+        require_path(path, what, file=False)
     overrides_w = parse_overrides(weak_overrides, "--weak-overrides")
     overrides_f = parse_overrides(finetune_overrides, "--finetune-overrides")
     try:
         name = crf_component_name(srsly_config(config), component)
     except ValueError as err:
-        _fail(f"{config}: {err}")
-    _use_gpu(gpu_id)
+        fail(f"{config}: {err}")
+    setup_gpu(gpu_id)
     try:
         run = recorrect(
             weak, train, dev, _gold(dev_gold, type_map), output, config,
@@ -99,7 +77,7 @@ def recorrect_command(
             weak_overrides=overrides_w, finetune_overrides=overrides_f, gpu_id=gpu_id, log=typer.echo,
         )  # fmt: skip
     except ValueError as err:
-        _fail(str(err))
+        fail(str(err))
     typer.echo((output / "rounds.md").read_text(encoding="utf8"))
     typer.echo(f"best round {run.best.round if run.best else '-'}; wrote {output / 'best.spacy'}")
 
@@ -120,8 +98,8 @@ def teacher_command(
     from ..training.experiments import train_then_finetune
 
     for path, what in ((weak, "weak set"), (train, "train set"), (dev, "dev set"), (config, "config")):
-        _require(path, what)
-    _use_gpu(gpu_id)
+        require_path(path, what, file=False)
+    setup_gpu(gpu_id)
     try:
         model = train_then_finetune(
             config, weak, train, dev, output, weak_overrides=parse_overrides(weak_overrides, "--weak-overrides"),
@@ -129,7 +107,7 @@ def teacher_command(
             component=component, gpu_id=gpu_id,
         )  # fmt: skip
     except ValueError as err:
-        _fail(str(err))
+        fail(str(err))
     typer.echo(f"teacher: {model}")
 
 
@@ -164,15 +142,15 @@ def distill_command(
     from ..training.distill import DistillSettings, distill
 
     for path in teachers:
-        _require(path, "teacher")
+        require_path(path, "teacher", file=False)
     for path in data:
-        _require(path, "data file")
+        require_path(path, "data file", file=False)
     for path in mix_gold or []:
-        _require(path, "gold file")
-    _require(config, "config")
-    _require(dev, "dev set")
+        require_path(path, "gold file", file=False)
+    require_path(config, "config", file=False)
+    require_path(dev, "dev set", file=False)
     if finetune_train is not None and dev is None:
-        _fail("--finetune needs --dev (spacy train's dev corpus)")
+        fail("--finetune needs --dev (spacy train's dev corpus)")
     settings = DistillSettings(
         distance=distance, weight=weight, temperature=temperature, hard=hard, epochs=epochs,
         max_steps=max_steps, patience=patience, shard_size=shard_size, limit=limit, epoch_docs=epoch_docs,
@@ -180,9 +158,9 @@ def distill_command(
     try:
         settings.check()
     except ValueError as err:
-        _fail(str(err))
+        fail(str(err))
     gold = _gold(dev_gold, type_map)
-    _use_gpu(gpu_id)
+    setup_gpu(gpu_id)
     try:
         result = distill(
             teachers, data, config, output, settings, overrides=parse_overrides(overrides),
@@ -190,7 +168,7 @@ def distill_command(
             progress=True, log=typer.echo,
         )  # fmt: skip
     except (ValueError, FileNotFoundError) as err:
-        _fail(str(err))
+        fail(str(err))
     typer.echo(f"student: {result.model_best} (best epoch {result.best_epoch}); log {output / 'distill.json'}")
     if finetune_train is not None:
         from ..training.experiments import finetune
@@ -205,7 +183,7 @@ def distill_command(
 
 
 def _student_component(model: Path) -> str:
-    from ..training.distill import crf_component_name
+    from ..training.teachers import crf_component_name
     from ..training.experiments import srsly_config
 
     return crf_component_name(srsly_config(model / "config.cfg"))
@@ -228,13 +206,13 @@ def similarity_command(
     if len(teachers) != 2:
         raise typer.BadParameter(f"give exactly two teachers, got {len(teachers)}", param_hint="--teacher")
     for path in list(teachers) + list(data):
-        _require(path, "input")
+        require_path(path, "input", file=False)
     try:
         result = teacher_similarity(
             teachers, data, output, cache_dir=cache_dir, shard_size=shard_size, bins=bins, limit=limit, gpu_id=gpu_id
         )
     except (ValueError, FileNotFoundError) as err:
-        _fail(str(err))
+        fail(str(err))
     typer.echo(
         f"{result['documents']} abstracts: mean similarity {result['mean']:.4f}, median {result['median']:.4f}, "
         f"{result['identical_documents']} identical; token agreement {result['token_agreement']:.4f}"
@@ -309,11 +287,11 @@ def experiments_command(
         ),
         teacher_models=teacher_models, finetune_student=finetune_student, large_batch_size=large_batch or None, gpu_id=gpu_id,
     )  # fmt: skip
-    _use_gpu(gpu_id)
+    setup_gpu(gpu_id)
     try:
         summary = Experiments(data, settings, log=typer.echo).run()
     except (ValueError, FileNotFoundError) as err:
-        _fail(str(err))
+        fail(str(err))
     from ..training.experiments import results_markdown
 
     typer.echo(results_markdown(summary))
@@ -327,10 +305,10 @@ def best_of_command(
 ) -> None:
     """Make model-last the model-best when it scores higher on DEV (spaCy never evaluates the
     updates after its last eval_frequency step)."""
-    from ..training.spacy_runs import promote_last_if_better
+    from ..training.spacy_train import promote_last_if_better
 
-    _require(output / "model-last", "model-last")
-    _require(dev, "dev set")
+    require_path(output / "model-last", "model-last", file=False)
+    require_path(dev, "dev set", file=False)
     record = promote_last_if_better(output, dev)
     typer.echo(f"model-best {record['model_best_score']:.4f}, model-last {record['model_last_score']:.4f}: "
                + ("model-last promoted to model-best" if record["promoted_model_last"] else "model-best kept"))

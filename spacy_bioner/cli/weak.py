@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import typer
 from typer.core import TyperCommand
 
 from ..corpus.document import CorpusFormatError, Document
 from ._app import app
+from ._helpers import fail, read_gold
 
 weak_app = typer.Typer(help="Weakly labelled datasets (CDWC, CDWA) and the dictionary labeller.",
                        no_args_is_help=True)
@@ -53,28 +54,15 @@ class MultiValueCommand(TyperCommand):
         return super().parse_args(ctx, expand_multi_values(args, multi))
 
 
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
-
-
 def _check_files(paths: Sequence[Path], option: str) -> List[Path]:
     for path in paths:
         if not path.is_file():
-            _fail(f"{option}: {path} is not a file")
+            fail(f"{option}: {path} is not a file")
     return list(paths)
 
 
 def _read_all(paths: Sequence[Path]) -> List[Document]:
-    from ..corpus.pubtator import read_pubtator
-
-    docs: List[Document] = []
-    for path in paths:
-        try:
-            docs.extend(read_pubtator(path))
-        except CorpusFormatError as err:
-            _fail(str(err))
-    return docs
+    return [doc for path in paths for doc in read_gold(path)]
 
 
 def make_labeller(
@@ -89,10 +77,10 @@ def make_labeller(
         try:
             return DictionaryLabeller.load(saved), {"loaded": str(saved)}
         except (OSError, ValueError) as err:
-            _fail(str(err))
+            fail(str(err))
     if not any((mesh, diseases, chemical_terms, disease_terms, train)):
-        _fail("the dictionary needs --dictionary FILE or resources (--mesh, --ctd-diseases, "
-              "--chemical-terms, --disease-terms, --train)")
+        fail("the dictionary needs --dictionary FILE or resources (--mesh, --ctd-diseases, "
+             "--chemical-terms, --disease-terms, --train)")
     started = time.perf_counter()
     try:
         labeller, info = build_labeller(
@@ -100,7 +88,7 @@ def make_labeller(
             _read_all(_check_files(train, "--train")), _read_all(_check_files(dev, "--dev")),
             training_forms=training_forms)
     except CorpusFormatError as err:
-        _fail(str(err))
+        fail(str(err))
     info["seconds"] = round(time.perf_counter() - started, 1)
     return labeller, info
 
@@ -164,18 +152,18 @@ def build_command(
     kinds = tuple(k.strip() for k in relations.split(",") if k.strip())
     keep_types = tuple(t.strip() for t in types.split(",") if t.strip())
     if not keep_types:
-        _fail("--types: give at least one mention type")
+        fail("--types: give at least one mention type")
     try:
         check_output_dir(output, "--output", ["CDWC.PubTator.gz", "CDWA.PubTator.gz",
                                               "stats.json", "stats.md", "report.json"])
     except OutputPathError as err:
-        _fail(str(err))
+        fail(str(err))
     started = time.perf_counter()
     try:  # the gold PMIDs first: a gold file that cannot be read ends the build before any work
         guard = LeakGuard.from_files(gold)
         kb = load_knowledge_base(ctd, ctd_diseases, mesh, mesh_indexing, relations=kinds)
     except (CorpusFormatError, ValueError) as err:
-        _fail(str(err))
+        fail(str(err))
     typer.echo(f"knowledge base: {len(kb):,} PMIDs ({kb.report.pairs:,} pairs); "
                f"leak guard: {len(guard):,} gold PMIDs", err=True)
     labeller = None
@@ -189,7 +177,7 @@ def build_command(
             labeller=labeller, docbin=docbin, shard_size=shard_size,
             require_kb=not keep_unlinked, progress=progress, n_process=n_process, types=keep_types)
     except CorpusFormatError as err:
-        _fail(str(err))
+        fail(str(err))
     report = result.report
     from ..weak.stats import table_markdown
 
@@ -200,7 +188,7 @@ def build_command(
                f"({', '.join(p for p, _ in guard.removed[:10])}); mentions: {totals}")
     errors = report.accounting_errors()
     if errors:
-        _fail("mention accounting does not add up: " + "; ".join(errors))
+        fail("mention accounting does not add up: " + "; ".join(errors))
     typer.echo(f"wrote {output} in {time.perf_counter() - started:.1f} s")
 
 
@@ -215,15 +203,15 @@ def stats_command(
     from ..weak.stats import stats_from_file, table_markdown, write_stats
 
     if name and len(name) != len(files):
-        _fail(f"--name given {len(name)} times for {len(files)} files")
+        fail(f"--name given {len(name)} times for {len(files)} files")
     stats = []
     for i, path in enumerate(files):
         if not path.exists():
-            _fail(f"{path}: no such file")
+            fail(f"{path}: no such file")
         try:
             stats.append(stats_from_file(path, name[i] if name else None))
         except (CorpusFormatError, ValueError) as err:
-            _fail(str(err))
+            fail(str(err))
     write_stats(stats, output_json, output_md)
     typer.echo(table_markdown(stats))
 
@@ -249,7 +237,7 @@ def dictionary_eval_command(
     _check_files([gold], "--gold")
     overlap = {p.resolve() for p in train + dev} & {gold.resolve()}
     if overlap:
-        _fail(f"{gold} is also a --train/--dev file: tune on other data than you score on")
+        fail(f"{gold} is also a --train/--dev file: tune on other data than you score on")
     labeller, info = make_labeller(dictionary, mesh, ctd_diseases, chemical_terms,
                                    disease_terms, train, dev, training_forms)
     gold_docs = _read_all([gold])
@@ -290,10 +278,10 @@ def dictionary_features_command(
     try:
         check_output_file(output, "--output")
     except OutputPathError as err:
-        _fail(str(err))
+        fail(str(err))
     labeller, info = make_labeller(None, mesh, ctd_diseases, chemical_terms, disease_terms,
                                    train, dev, training_forms)
-    info["matchable_terms"] = write_features_file(labeller, output)
+    info["matchable_terms"] = write_features_file(labeller.to_state(), output)
     typer.echo(json.dumps(info))
     typer.echo(f"wrote {output}", err=True)
 
@@ -326,7 +314,7 @@ def dictionary_label_command(
                 for doc in tqdm(read_pubtator(path), desc=path.name, unit="doc"):
                     writer.write(labeller.label(doc))
     except CorpusFormatError as err:
-        _fail(str(err))
+        fail(str(err))
     typer.echo(f"wrote {writer.count} abstracts to {output}")
 
 
@@ -366,14 +354,14 @@ def fetch_command(
     """
     from ..corpus.pubtator import write_pubtator
     from ..weak.client import EUtilsClient, PubTatorClient
-    from ..weak.kb import MeshIndexing
+    from ..vocabularies import MeshIndexing
 
     _check_files([pmids_file], "PMIDS_FILE")
     if not (pubtator or eutils):
-        _fail("nothing to fetch: both --no-pubtator and --no-eutils")
+        fail("nothing to fetch: both --no-pubtator and --no-eutils")
     pmids = read_pmid_list(pmids_file)
     if not pmids:
-        _fail(f"{pmids_file}: no PMIDs")
+        fail(f"{pmids_file}: no PMIDs")
     output.mkdir(parents=True, exist_ok=True)
     summary: Dict[str, Any] = {"pmids_file": str(pmids_file), "pmids_listed": len(pmids)}
     failed: List[Tuple[str, str, str]] = []

@@ -1,4 +1,5 @@
-"""Corpus I/O: PubTator and BioC readers/writers, tokenizer, DocBin conversion, splits."""
+"""Corpus I/O: PubTator and BioC readers/writers, the tokenizer, Documents <-> spaCy Docs
+(``spacy_docs``), DocBin files (``docbin``), splits."""
 
 from .document import CorpusFormatError, Document, Mention, Relation
 

@@ -4,7 +4,7 @@ A BiLSTM step on CPU costs about the same per time step whether it carries 4 seq
 so a step over 4 abstracts of ~250 tokens pays for 250 sequential time steps while a step over
 the same tokens cut into 16 runs of <= 64 tokens pays for 64 (``benchmarks/train_step.py``).
 :func:`sentence_chunks` cuts a Doc at the sentence boundaries of
-:func:`~spacy_bioner.corpus.docbin.sentence_starts` (never inside an entity) and packs
+:func:`~spacy_bioner.corpus.spacy_docs.sentence_starts` (never inside an entity) and packs
 consecutive sentences into chunks of at most ``max_tokens`` tokens; a longer sentence stays
 whole. The augmenter ``spacy_bioner.sentence_chunks.v1`` applies it to a training corpus:
 
@@ -24,7 +24,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from .docbin import OFFSET_KEY, sentence_starts
+from .spacy_docs import OFFSET_KEY, sentence_starts
 
 
 def chunk_bounds(doc: Doc, max_tokens: int) -> List[Tuple[int, int]]:

@@ -1,377 +1,40 @@
-"""Documents <-> spaCy Docs: entity alignment, sentence splitting, DocBin files, a corpus reader.
+"""DocBin files: reading, writing, copying and relabelling them, compactly held token sequences
+(:class:`DocStore`), and fast, sharded writing (:class:`FastDocBin`, :class:`DocBinWriter`).
 
-A :class:`Document`'s mentions become ``doc.ents`` (label = mention type, ``kb_id`` = its ids joined
-by ``|``). Every Doc carries ``user_data`` with ``pmid``, ``offset`` (its character offset in the
-abstract-level text, 0 for a whole abstract) and ``title_end`` (``len(title)``, in abstract-level
-offsets), so that :func:`mentions_from_doc` and :func:`documents_from_docs` give back
-abstract-level character offsets, also for sentence-level Docs.
+A DocBin "path" is a ``.spacy`` file or a folder of them (sharded sets, as spaCy's corpus reader
+walks them). Docs keep their ``user_data`` (``pmid``, ``offset``, ``title_end``: see
+:mod:`.spacy_docs`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import hashlib
+import shutil
+from collections import deque
+from concurrent.futures import Future
+from itertools import chain, islice
 from pathlib import Path
-from typing import (
-    Any,
-    Callable,
-    Collection,
-    Dict,
-    Iterable,
-    Iterator,
-    List,
-    Mapping,
-    Optional,
-    Tuple,
-    Union,
-)
+from typing import (Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple,
+                    Union)
 
-import spacy
+import numpy
+import srsly
+from spacy.attrs import DEP, ENT_ID, ENT_IOB, ENT_KB_ID, ENT_TYPE, LEMMA, MORPH, NORM, ORTH, SPACY, TAG
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin, Span
-from spacy.training import Example
+from spacy.strings import StringStore
+from spacy.tokens import Doc, DocBin
+from spacy.vocab import Vocab
 
-from .document import Document, Mention
+from .spacy_docs import PMID_KEY
 
-PMID_KEY = "pmid"
-OFFSET_KEY = "offset"
-TITLE_END_KEY = "title_end"
-
-SENTENCE_END_CHARS = frozenset(".!?")
-
-
-@dataclass(frozen=True)
-class MentionRecord:
-    """A mention that did not align exactly, with what happened to it."""
-
-    pmid: str
-    start: int
-    end: int
-    text: str
-    type: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.pmid} {self.start}-{self.end} {self.type} {self.text!r}: {self.detail}"
+PathLike = Union[str, Path]
+#: A Doc as :meth:`FastDocBin.pack` gives it: tokens, spaces, flags, strings, cats, user data,
+#: span groups.
+PackedDoc = Tuple[numpy.ndarray, numpy.ndarray, Dict[str, bool], Tuple[str, ...],
+                  Dict[str, float], bytes, bytes]
 
 
-@dataclass
-class AlignmentReport:
-    """How gold mentions mapped onto token spans.
-
-    ``exact + expanded + lost + overlap_removed + duplicates`` is the number of mentions of the
-    kept types; ``skipped_types`` counts mentions of other types (see ``types=``).
-    """
-
-    name: str = ""
-    documents: int = 0
-    exact: int = 0
-    expanded: int = 0
-    lost: int = 0
-    overlap_removed: int = 0
-    duplicates: int = 0
-    skipped_types: int = 0
-    expanded_mentions: List[MentionRecord] = field(default_factory=list)
-    lost_mentions: List[MentionRecord] = field(default_factory=list)
-    overlap_mentions: List[MentionRecord] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return self.exact + self.expanded + self.lost + self.overlap_removed + self.duplicates
-
-    @property
-    def expanded_share(self) -> float:
-        return self.expanded / self.total if self.total else 0.0
-
-    def merge(self, other: "AlignmentReport") -> "AlignmentReport":
-        """Add ``other``'s counts and records to this report (in place); return self."""
-        for name in ("documents", "exact", "expanded", "lost", "overlap_removed", "duplicates",
-                     "skipped_types"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.expanded_mentions.extend(other.expanded_mentions)
-        self.lost_mentions.extend(other.lost_mentions)
-        self.overlap_mentions.extend(other.overlap_mentions)
-        return self
-
-    def to_dict(self) -> Dict[str, Any]:
-        """JSON-ready dict: counts, ``total``, ``expanded_share`` and the mention records."""
-        data = asdict(self)
-        data["total"] = self.total
-        data["expanded_share"] = self.expanded_share
-        return data
-
-    def summary(self) -> str:
-        """One line: name, counts."""
-        return (
-            f"{self.name or 'alignment'}: {self.documents} docs, {self.total} mentions: "
-            f"exact {self.exact}, expanded {self.expanded} ({100 * self.expanded_share:.3f}%), "
-            f"lost {self.lost}, overlap_removed {self.overlap_removed}, "
-            f"duplicates {self.duplicates}, skipped_types {self.skipped_types}"
-        )
-
-    def format(self, max_examples: int = 10) -> str:
-        """Multi-line text: the counts and up to ``max_examples`` records of each kind."""
-        lines = [f"Alignment report: {self.name or '-'}", f"  documents        {self.documents:>8}"]
-        for label in ("exact", "expanded", "lost", "overlap_removed", "duplicates"):
-            count = getattr(self, label)
-            share = 100 * count / self.total if self.total else 0.0
-            lines.append(f"  {label:<16} {count:>8}  {share:7.3f}%")
-        lines.append(f"  {'total':<16} {self.total:>8}")
-        lines.append(f"  {'skipped_types':<16} {self.skipped_types:>8}")
-        for title, records in (
-            ("expanded", self.expanded_mentions),
-            ("lost", self.lost_mentions),
-            ("overlap_removed", self.overlap_mentions),
-        ):
-            if records and max_examples > 0:
-                lines.append(f"  {title} (first {min(len(records), max_examples)}):")
-                lines.extend(f"    {record}" for record in records[:max_examples])
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.format()
-
-
-def _kb_id(mention: Mention) -> str:
-    return "|".join(mention.ids)
-
-
-def _record(pmid: str, mention: Mention, text: str, detail: str) -> MentionRecord:
-    return MentionRecord(pmid, mention.start, mention.end, text, mention.type, detail)
-
-
-def doc_from_document(
-    nlp: Language,
-    document: Document,
-    report: Optional[AlignmentReport] = None,
-    *,
-    types: Optional[Collection[str]] = None,
-) -> Doc:
-    """Tokenise ``document.text`` with ``nlp`` and set ``doc.ents`` from its mentions.
-
-    Alignment: ``char_span`` in "strict" mode, else "expand" (counted as expanded), else the
-    mention is lost. Overlapping spans: the longer mention (in characters, then the earlier) is
-    kept; the others are counted as ``overlap_removed`` (``duplicates`` for the same span/type).
-    """
-    report = report if report is not None else AlignmentReport()
-    text = document.text
-    doc = nlp.make_doc(text)
-    doc.user_data[PMID_KEY] = document.pmid
-    doc.user_data[OFFSET_KEY] = 0
-    doc.user_data[TITLE_END_KEY] = len(document.title)
-    candidates: List[Tuple[Span, Mention, bool]] = []
-    for mention in document.mentions:
-        if types is not None and mention.type not in types:
-            report.skipped_types += 1
-            continue
-        if not 0 <= mention.start < mention.end <= len(text):
-            report.lost += 1
-            report.lost_mentions.append(_record(
-                document.pmid, mention, mention.text,
-                f"offsets outside the text (length {len(text)}) in {document.source or '?'}"))
-            continue
-        covered = text[mention.start:mention.end]
-        kwargs = {"label": mention.type, "kb_id": _kb_id(mention)}
-        span = doc.char_span(mention.start, mention.end, alignment_mode="strict", **kwargs)
-        exact = span is not None
-        if span is None:
-            span = doc.char_span(mention.start, mention.end, alignment_mode="expand", **kwargs)
-        if span is None or not covered.strip() or all(t.is_space for t in span):
-            report.lost += 1
-            report.lost_mentions.append(_record(
-                document.pmid, mention, covered, "no token span (whitespace only)"
-                if not covered.strip() else "no token span"))
-            continue
-        candidates.append((span, mention, exact))
-    # longer mentions first; ties: earlier start, then input order (sort is stable)
-    candidates.sort(key=lambda c: (-(c[1].end - c[1].start), c[1].start))
-    owner: Dict[int, Tuple[Span, Mention]] = {}
-    kept: List[Span] = []
-    for span, mention, exact in candidates:
-        clash = next((owner[i] for i in range(span.start, span.end) if i in owner), None)
-        if clash is not None:
-            other_span, other = clash
-            if (other.start, other.end, other.type) == (mention.start, mention.end, mention.type):
-                report.duplicates += 1
-                continue
-            report.overlap_removed += 1
-            report.overlap_mentions.append(_record(
-                document.pmid, mention, text[mention.start:mention.end],
-                f"overlaps kept {other.start}-{other.end} {other.type} {other_span.text!r}"))
-            continue
-        for i in range(span.start, span.end):
-            owner[i] = (span, mention)
-        kept.append(span)
-        if exact:
-            report.exact += 1
-        else:
-            report.expanded += 1
-            report.expanded_mentions.append(_record(
-                document.pmid, mention, text[mention.start:mention.end],
-                f"expanded to {span.start_char}-{span.end_char} {span.text!r}"))
-    doc.ents = sorted(kept, key=lambda s: s.start)
-    report.documents += 1
-    return doc
-
-
-def _after_number(doc: Doc, i: int) -> bool:
-    """Whether token ``i`` (a period) follows a number, as in a split decimal ``18. 5%``."""
-    return i > 0 and doc[i - 1].like_num
-
-
-def sentence_starts(doc: Doc) -> List[int]:
-    """Token indices where sentences start (always 0 for a non-empty doc).
-
-    Boundaries: the start of the abstract (after ``user_data["title_end"]``), and after a ``.``,
-    ``!`` or ``?`` token followed by whitespace and a token that starts with an upper-case letter,
-    an opening bracket, or a digit (unless a number precedes the period). Never inside an entity.
-    """
-    if len(doc) == 0:
-        return []
-    inside = [False] * len(doc)
-    for ent in doc.ents:
-        for i in range(ent.start + 1, ent.end):
-            inside[i] = True
-    offset = doc.user_data.get(OFFSET_KEY, 0)
-    title_end = doc.user_data.get(TITLE_END_KEY)
-    starts = [0]
-    title_split = False
-    for i in range(1, len(doc)):
-        token = doc[i]
-        if token.is_space or inside[i]:
-            continue
-        prev = i - 1
-        while prev > 0 and doc[prev].is_space:
-            prev -= 1
-        if title_end is not None and not title_split and token.idx + offset > title_end:
-            title_split = True
-            if doc[prev].idx + offset < title_end:
-                starts.append(i)
-                continue
-        prev_token = doc[prev]
-        first = token.text[0]
-        opens = first.isupper() or first in "([" or (
-            first.isdigit() and not _after_number(doc, prev)
-        )
-        if (
-            prev_token.text in SENTENCE_END_CHARS
-            and (prev_token.whitespace_ or prev != i - 1)
-            and opens
-        ):
-            starts.append(i)
-    return starts
-
-
-def split_sentences(doc: Doc) -> List[Doc]:
-    """Sentence Docs of ``doc`` (see :func:`sentence_starts`), entities and ids kept.
-
-    Each keeps ``pmid`` and ``title_end`` and has ``offset`` = its character offset in the
-    abstract-level text; their texts concatenate back to ``doc.text``.
-    """
-    starts = sentence_starts(doc)
-    base = doc.user_data.get(OFFSET_KEY, 0)
-    sentences = []
-    for begin, end in zip(starts, starts[1:] + [len(doc)]):
-        sent = doc[begin:end].as_doc()
-        sent.user_data.update(doc.user_data)
-        sent.user_data[OFFSET_KEY] = base + doc[begin].idx
-        sentences.append(sent)
-    return sentences
-
-
-def docs_from_documents(
-    nlp: Language,
-    documents: Iterable[Document],
-    report: Optional[AlignmentReport] = None,
-    *,
-    sentence_level: bool = False,
-    types: Optional[Collection[str]] = None,
-) -> Iterator[Doc]:
-    """Docs with ``doc.ents`` from the documents' mentions (see :func:`doc_from_document`).
-
-    ``sentence_level=True`` yields one Doc per sentence instead (for training);
-    ``types`` keeps only mentions of those types. Counts go to ``report`` when given.
-    """
-    for document in documents:
-        doc = doc_from_document(nlp, document, report, types=types)
-        if sentence_level:
-            yield from split_sentences(doc)
-        else:
-            yield doc
-
-
-def mentions_from_doc(doc: Doc) -> List[Mention]:
-    """``doc.ents`` as mentions with offsets into the abstract-level text (type = label).
-
-    Adds ``user_data["offset"]`` for sentence Docs; ``ids`` come from the entity's ``kb_id``.
-    """
-    offset = doc.user_data.get(OFFSET_KEY, 0)
-    return [
-        Mention(
-            ent.start_char + offset,
-            ent.end_char + offset,
-            ent.text,
-            ent.label_,
-            tuple(ent.kb_id_.split("|")) if ent.kb_id_ else (),
-        )
-        for ent in doc.ents
-    ]
-
-
-def documents_from_docs(docs: Iterable[Doc]) -> List[Document]:
-    """Regroup Docs (whole abstracts or sentences, in any order) into abstract-level Documents.
-
-    Docs are grouped by ``user_data["pmid"]`` (first-seen order) and joined by ``offset``; a
-    piece whose offset its PMID already has starts another copy (a corpus may repeat an
-    abstract). The title is the text up to ``title_end``. Raises ``ValueError`` when user_data
-    is missing or the pieces of an abstract leave a gap or overlap.
-    """
-    groups: Dict[str, List[Dict[int, Doc]]] = {}
-    order: List[Tuple[str, int]] = []
-    for number, doc in enumerate(docs):
-        missing = [k for k in (PMID_KEY, TITLE_END_KEY) if k not in doc.user_data]
-        if missing:
-            raise ValueError(
-                f"doc #{number} ({doc.text[:40]!r}) has no user_data {missing}: "
-                "make it with docs_from_documents"
-            )
-        pmid = str(doc.user_data[PMID_KEY])
-        offset = int(doc.user_data.get(OFFSET_KEY, 0))
-        copies = groups.setdefault(pmid, [])
-        copy = next((i for i, pieces in enumerate(copies) if offset not in pieces), len(copies))
-        if copy == len(copies):
-            copies.append({})
-            order.append((pmid, copy))
-        copies[copy][offset] = doc
-    return [_join_pieces(pmid, groups[pmid][copy]) for pmid, copy in order]
-
-
-def _join_pieces(pmid: str, pieces: Dict[int, Doc]) -> Document:
-    """One Document from the Docs of one abstract, keyed by their offsets."""
-    text_parts: List[str] = []
-    mentions: List[Mention] = []
-    length = 0
-    for offset in sorted(pieces):
-        if offset != length:
-            problem = "a gap" if offset > length else "an overlap"
-            raise ValueError(
-                f"PMID {pmid}: {problem} between its docs at character {length} "
-                f"(next doc starts at {offset})"
-            )
-        piece = pieces[offset]
-        text_parts.append(piece.text)
-        length += len(piece.text)
-        mentions.extend(mentions_from_doc(piece))
-    text = "".join(text_parts)
-    title_end = int(pieces[0].user_data[TITLE_END_KEY])
-    if title_end >= len(text) or text[title_end] != " ":
-        raise ValueError(
-            f"PMID {pmid}: no title/abstract separator (a space) at title_end={title_end}"
-        )
-    mentions.sort(key=lambda m: (m.start, m.end, m.type))
-    return Document(
-        pmid=pmid, title=text[:title_end], abstract=text[title_end + 1:], mentions=mentions
-    )
-
+# -- files --------------------------------------------------------------------------------------
 
 def write_docbin(docs: Iterable[Doc], path: Union[str, Path]) -> int:
     """Write Docs (with user_data) to a ``.spacy`` file; return how many were written."""
@@ -386,98 +49,397 @@ def write_docbin(docs: Iterable[Doc], path: Union[str, Path]) -> int:
     return count
 
 
+def load_docbin_file(path: Path) -> DocBin:
+    """One ``.spacy`` file as a DocBin (with user data); an unreadable file is named in the error."""
+    try:
+        return DocBin(store_user_data=True).from_disk(path)
+    except Exception as err:  # msgpack/zlib errors: name the file
+        raise ValueError(f"{path}: not a readable DocBin file ({err})") from err
+
+
 def read_docbin(path: Union[str, Path], nlp: Language) -> List[Doc]:
     """Read the Docs of a ``.spacy`` file over ``nlp.vocab``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such DocBin file")
-    try:
-        doc_bin = DocBin(store_user_data=True).from_disk(path)
-    except Exception as err:  # msgpack/zlib errors: name the file
-        raise ValueError(f"{path}: not a readable DocBin file ({err})") from err
-    return list(doc_bin.get_docs(nlp.vocab))
+    return list(load_docbin_file(path).get_docs(nlp.vocab))
 
 
-def resolve_type_map(type_map: Union[None, str, Mapping[str, str]]) -> Optional[Mapping[str, str]]:
-    """``None``, a mapping, or a known name: ``"ncbi"`` (NCBI Disease's four types -> Disease)."""
-    if type_map is None or isinstance(type_map, Mapping):
-        return type_map
-    if type_map.lower() in ("ncbi", "ncbi_disease"):
-        from .pubtator import NCBI_DISEASE_TYPE_MAP
-
-        return NCBI_DISEASE_TYPE_MAP
-    if type_map.lower() in ("none", ""):
-        return None
-    raise ValueError(f"unknown type map {type_map!r}: use 'ncbi' or a mapping")
-
-
-def read_documents(
-    path: Union[str, Path],
-    *,
-    fmt: str = "pubtator",
-    type_map: Union[None, str, Mapping[str, str]] = None,
-) -> Iterator[Document]:
-    """Documents of a PubTator (plain or .gz) or BioC XML file."""
-    mapping = resolve_type_map(type_map)
-    if fmt == "pubtator":
-        from .pubtator import read_pubtator
-
-        return read_pubtator(path, type_map=mapping)
-    if fmt == "bioc":
-        from .bioc import read_bioc
-
-        return read_bioc(path, type_map=mapping)
-    raise ValueError(f"unknown corpus format {fmt!r}: use 'pubtator' or 'bioc'")
+def docbin_paths(path: Path) -> List[Path]:
+    """The DocBin files of ``path``: the file itself, or a folder's ``.spacy`` files (sorted,
+    recursively, as spaCy's corpus reader walks them; sharded weak sets are such folders)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.spacy") if p.is_file())
+        if not files:
+            raise ValueError(f"{path}: a folder without .spacy files")
+        return files
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such DocBin file or folder")
+    return [path]
 
 
-@spacy.registry.readers("spacy_bioner.PubTatorCorpus.v1")
-def create_pubtator_corpus_reader(
-    path: Optional[Union[str, Path]],
-    type_map: Union[None, str, Dict[str, str]] = None,
-    types: Optional[List[str]] = None,
-    sentence_level: bool = False,
-    limit: int = 0,
-) -> Callable[[Language], Iterator[Example]]:
-    """A spaCy corpus reader over a PubTator file, for ``[corpora]`` in a training config.
+def read_docbins(path: Path, vocab: Any) -> Iterator[Doc]:
+    """The Docs (with user_data) of a DocBin file or folder of DocBin files, in order."""
+    for file in docbin_paths(path):
+        yield from load_docbin_file(file).get_docs(vocab)
 
-    Each abstract (or sentence, with ``sentence_level``) becomes an Example whose reference has
-    the gold entities, tokenised by the pipeline's tokenizer. ``type_map`` renames types
-    ("ncbi" or a mapping), ``types`` keeps only those, ``limit`` caps the documents (0 = all).
+
+def copy_docbin(
+    source: Path, target: Path, limit: Optional[int] = None, prefer: Iterable[str] = ()
+) -> Tuple[int, List[str]]:
+    """Copy documents of ``source`` (a DocBin file or folder of shards) into one DocBin ``target``.
+
+    First, in source order, the first document of each PMID in ``prefer``; then the others, in
+    source order, until ``limit`` documents (None: all). The source is streamed (read twice when
+    ``prefer`` is given), never held as Docs. Returns the number written and the PMIDs of
+    ``prefer`` that ``source`` lacks."""
+    wanted, found = set(map(str, prefer)), set()
+    vocab = Vocab()
+
+    def preferred() -> Iterator[Doc]:
+        for doc in read_docbins(source, vocab):
+            pmid = str(doc.user_data.get(PMID_KEY))
+            if pmid in wanted and pmid not in found:
+                found.add(pmid)
+                yield doc
+
+    def others() -> Iterator[Doc]:
+        skipped = set()  # the first copy of a preferred PMID went out already; later copies did not
+        for doc in read_docbins(source, vocab):
+            pmid = str(doc.user_data.get(PMID_KEY))
+            if pmid in wanted and pmid not in skipped:
+                skipped.add(pmid)
+                continue
+            yield doc
+
+    docs = chain(preferred(), others()) if wanted else read_docbins(source, vocab)
+    written = write_docbin(docs if limit is None else islice(docs, limit), target)
+    if wanted - found:  # the limit may have cut the first pass short: look the rest up
+        found.update(str(doc.user_data.get(PMID_KEY)) for doc in read_docbins(source, vocab))
+    return written, sorted(wanted - found)
+
+
+def limit_docbin(source: Path, target: Path, limit: Optional[int]) -> Path:
+    """``source`` itself, or a copy of its first ``limit`` documents at ``target``."""
+    if limit is None:
+        return source
+    copy_docbin(source, target, limit)
+    return target
+
+
+def concat_docbins(sources: Sequence[Path], target: Path) -> Path:
+    """One DocBin with the documents of all ``sources`` in order (user data kept)."""
+    import spacy
+
+    vocab = spacy.blank("en").vocab
+    write_docbin((doc for source in sources for doc in read_docbins(source, vocab)), target)
+    return target
+
+
+def docbin_pmids(path: Path) -> List[str]:
+    """The PMIDs (``user_data["pmid"]``) of a DocBin's documents, in order; an error names a doc without one."""
+    pmids = []
+    for i, doc in enumerate(read_docbins(path, Vocab())):
+        if PMID_KEY not in doc.user_data:
+            raise ValueError(f"{path}: document {i} has no PMID in its user data")
+        pmids.append(str(doc.user_data[PMID_KEY]))
+    return pmids
+
+
+
+
+def docbin_labels(path: Path) -> List[str]:
+    """The entity labels used in a DocBin file."""
+    labels = set()
+    for doc in read_docbins(path, Vocab()):
+        labels.update(ent.label_ for ent in doc.ents)
+    return sorted(labels)
+
+
+def fresh_copies(nlp: Language, docs: Iterable[Doc]) -> Iterator[Doc]:
+    """Unannotated copies of docs (same tokens, user_data kept) in ``nlp``'s vocab."""
+    for doc in docs:
+        copy = Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
+        copy.user_data.update(doc.user_data)
+        yield copy
+
+
+def relabel_docbin(
+    nlp: Language, source: Path, target: Path, batch_size: int = 64, n_process: int = 1
+) -> Dict[str, int]:
+    """Replace every document's entities in a DocBin by ``nlp``'s predictions, tokens unchanged."""
+    docs = read_docbins(source, nlp.vocab)
+    stats = {"documents": 0, "entities": 0}
+
+    def relabelled() -> Iterator[Doc]:
+        for doc in nlp.pipe(fresh_copies(nlp, docs), batch_size=batch_size, n_process=n_process):
+            stats["entities"] += len(doc.ents)
+            yield doc
+
+    stats["documents"] = write_docbin(relabelled(), target)
+    return stats
+
+
+def count_docbin(path: Path, vocab: Optional[Any] = None) -> int:
+    """Number of documents in a DocBin file or folder of DocBin files."""
+    return sum(len(DocBin().from_disk(file)) for file in docbin_paths(path))
+
+
+# -- compact token sequences ------------------------------------------------------------------
+
+class DocStore:
+    """The token sequences of some DocBin files, kept compact (ORTH ids and spaces per doc).
+
+    Docs are re-made per batch in whichever vocab a model needs. Empty documents are dropped.
+    With ``with_entities`` the documents' entities are kept too, as token spans (:meth:`spans`).
     """
-    if path is None:
-        return lambda nlp: iter(())
-    source = Path(path)
-    if not source.is_file():
-        raise FileNotFoundError(f"{source}: no such PubTator file")
-    mapping = resolve_type_map(type_map)
-    keep = set(types) if types else None
 
-    def read(nlp: Language) -> Iterator[Example]:
-        from .pubtator import read_pubtator
+    def __init__(self, with_entities: bool = False) -> None:
+        self.with_entities = with_entities
+        self.entities: List[List[Tuple[int, int, str]]] = []
+        self.strings = StringStore()
+        self.orths: List[numpy.ndarray] = []
+        self.spaces: List[numpy.ndarray] = []
+        self.ids: List[str] = []
+        self.user_data: List[Dict[Any, Any]] = []
+        self.sources: List[str] = []
+        self.skipped_empty = 0
 
-        documents: Iterable[Document] = read_pubtator(source, type_map=mapping)
-        if limit:
-            documents = (doc for i, doc in zip(range(limit), documents))
-        for reference in docs_from_documents(
-            nlp, documents, sentence_level=sentence_level, types=keep
-        ):
-            yield Example(nlp.make_doc(reference.text), reference)
+    @classmethod
+    def from_docbins(
+        cls, paths: Sequence[PathLike], limit: Optional[int] = None, with_entities: bool = False
+    ) -> "DocStore":
+        """Read DocBin files (or folders of them) in order; ``limit`` caps the documents per path."""
+        store = cls(with_entities)
+        for path in map(Path, paths):
+            store.add_docbin(path, limit)
+        if not store.orths:
+            raise ValueError(f"no non-empty documents in {', '.join(map(str, paths))}")
+        return store
 
-    return read
+    def add_docbin(self, path: Path, limit: Optional[int] = None) -> None:
+        """Add the documents of a DocBin file or folder of DocBin files (``limit`` in all)."""
+        taken = 0
+        for file in docbin_paths(path):
+            if limit is not None and taken >= limit:
+                break
+            taken += self._add_file(file, None if limit is None else limit - taken)
+
+    def _add_file(self, path: Path, limit: Optional[int]) -> int:
+        docbin = load_docbin_file(path)
+        taken = 0
+        for string in docbin.strings:
+            self.strings.add(string)
+        orth_col = docbin.attrs.index(ORTH)
+        ent_cols = (docbin.attrs.index(ENT_IOB), docbin.attrs.index(ENT_TYPE)) if self.with_entities else None
+        for i, tokens in enumerate(docbin.tokens):
+            if limit is not None and i >= limit:
+                break
+            taken += 1
+            if len(tokens) == 0:
+                self.skipped_empty += 1
+                continue
+            raw = docbin.user_data[i] if i < len(docbin.user_data) else None
+            user_data = dict(srsly.msgpack_loads(raw, use_list=False)) if raw else {}
+            self.orths.append(numpy.ascontiguousarray(tokens[:, orth_col], dtype="uint64"))
+            self.spaces.append(numpy.asarray(docbin.spaces[i], dtype=bool).reshape(-1))
+            self.ids.append(str(user_data.get(PMID_KEY, f"{path.name}#{i}")))
+            self.user_data.append({k: v for k, v in user_data.items() if isinstance(k, str)})
+            self.sources.append(str(path))
+            if ent_cols is not None:
+                iob, types = tokens[:, ent_cols[0]], tokens[:, ent_cols[1]]
+                self.entities.append(entity_spans_from_iob(iob, types, self.strings))
+        return taken
+
+    def __len__(self) -> int:
+        return len(self.orths)
+
+    @property
+    def lengths(self) -> List[int]:
+        return [len(o) for o in self.orths]
+
+    def spans(self, i: int) -> List[Tuple[int, int, str]]:
+        """Entities of document ``i`` as ``(start, end, label)`` token spans (``with_entities``)."""
+        if not self.with_entities:
+            raise ValueError("this DocStore was read without entities")
+        return self.entities[i]
+
+    def words(self, i: int) -> List[str]:
+        return [self.strings[int(o)] for o in self.orths[i]]
+
+    def docs(self, vocab: Vocab, indices: Sequence[int]) -> List[Doc]:
+        """Unannotated Docs of the given documents in ``vocab`` (``user_data`` kept)."""
+        out = []
+        for i in indices:
+            doc = Doc(vocab, words=self.words(i), spaces=self.spaces[i].tolist())
+            doc.user_data.update(self.user_data[i])
+            out.append(doc)
+        return out
+
+    def fingerprint(self) -> str:
+        """A hash of the token sequences (for cache keys)."""
+        digest = hashlib.sha1()
+        for orths, spaces in zip(self.orths, self.spaces):
+            digest.update(numpy.int64(len(orths)).tobytes())
+            digest.update(orths.tobytes())
+            digest.update(spaces.tobytes())
+        return digest.hexdigest()
 
 
-__all__ = [
-    "AlignmentReport",
-    "MentionRecord",
-    "create_pubtator_corpus_reader",
-    "doc_from_document",
-    "docs_from_documents",
-    "documents_from_docs",
-    "mentions_from_doc",
-    "read_docbin",
-    "read_documents",
-    "resolve_type_map",
-    "sentence_starts",
-    "split_sentences",
-    "write_docbin",
-]
+def entity_spans_from_iob(iob: numpy.ndarray, types: numpy.ndarray, strings: StringStore) -> List[Tuple[int, int, str]]:
+    """Token spans from a DocBin's ENT_IOB (3 = B, 1 = I, 2 = O, 0 = missing) and ENT_TYPE columns."""
+    spans: List[Tuple[int, int, str]] = []
+    start = None
+    for i, (tag, kind) in enumerate(zip(iob.tolist(), types.tolist())):
+        if start is not None and tag != 1:
+            spans.append((start, i, label))
+            start = None
+        if tag == 3:
+            start, label = i, strings[int(kind)]
+    if start is not None:
+        spans.append((start, len(iob), label))
+    return spans
+
+
+# -- fast, sharded writing ----------------------------------------------------------------------
+
+class FastDocBin(DocBin):
+    """A DocBin (with user data) whose :meth:`add` writes the same bytes as ``DocBin.add`` but
+    collects the strings once per distinct hash instead of once per token attribute, and packs
+    ``user_data`` with one reused msgpack packer (``srsly.msgpack_dumps`` builds a packer, and
+    scans the package entry points, on every call)."""
+
+    STRING_ATTRS = (ORTH, NORM, TAG, LEMMA, MORPH, DEP, ENT_TYPE, ENT_KB_ID, ENT_ID)
+
+    def __init__(self) -> None:
+        super().__init__(store_user_data=True)
+        self._packer = srsly.msgpack.Packer(use_bin_type=True)
+
+    def add(self, doc: Doc) -> None:
+        self.add_packed(self.pack(doc))
+
+    def pack(self, doc: Doc, strings: Optional[Dict[int, str]] = None) -> PackedDoc:
+        """What :meth:`add` stores for ``doc``, as a picklable tuple (for :meth:`add_packed`,
+        possibly in another process): token array, spaces, flags, strings, cats, user data,
+        span groups. ``strings`` (hash -> string) is a cache shared by the Docs packed
+        together, so that a string repeated across them is one object (pickled once)."""
+        if len(doc.spans):  # span groups: the general path of DocBin.add
+            single = DocBin(store_user_data=True)
+            single.add(doc)
+            return (single.tokens[0], single.spaces[0], single.flags[0],
+                    tuple(single.strings), single.cats[0], single.user_data[0],
+                    single.span_groups[0])
+        array = doc.to_array(self.attrs)
+        if len(array.shape) == 1:
+            array = array.reshape((array.shape[0], 1))
+        spaces = doc.to_array(SPACY).reshape((len(doc), 1))
+        store = doc.vocab.strings
+        keys = numpy.unique(doc.to_array(list(self.STRING_ATTRS))).tolist()
+        if strings is None:
+            texts = tuple(store[key] if key else "" for key in keys)
+        else:
+            found = []
+            for key in keys:
+                text = strings.get(key)
+                if text is None:
+                    text = strings[key] = store[key] if key else ""
+                found.append(text)
+            texts = tuple(found)
+        return (array, numpy.asarray(spaces, dtype=bool),
+                {"has_unknown_spaces": doc.has_unknown_spaces}, texts, doc.cats,
+                self._packer.pack(doc.user_data), doc.spans.to_bytes())
+
+    def parts(self) -> Tuple[object, ...]:
+        """What :meth:`to_bytes` serialises, picklable (see :meth:`from_parts`)."""
+        return (self.attrs, self.tokens, self.spaces, self.strings, self.cats, self.flags,
+                self.user_data, self.span_groups)
+
+    @classmethod
+    def from_parts(cls, parts: Sequence[object]) -> "FastDocBin":
+        docbin = cls()
+        (docbin.attrs, docbin.tokens, docbin.spaces, docbin.strings, docbin.cats,  # type: ignore
+         docbin.flags, docbin.user_data, docbin.span_groups) = parts
+        return docbin
+
+    def add_packed(self, packed: PackedDoc) -> None:
+        """Add a Doc packed by :meth:`pack` (the same bytes as adding the Doc itself)."""
+        tokens, spaces, flags, strings, cats, user_data, span_groups = packed
+        self.tokens.append(tokens)
+        self.spaces.append(spaces)
+        self.flags.append(flags)
+        self.strings.update(strings)
+        self.cats.append(cats)
+        self.user_data.append(user_data)
+        self.span_groups.append(span_groups)
+
+
+class DocBinWriter:
+    """Write Docs to ``path`` (a ``.spacy`` file) or, once a shard is full (``shard_size``
+    Docs or ``shard_tokens`` tokens), to a folder of that name holding ``shard-00000.spacy``,
+    ``shard-00001.spacy``, ... (spaCy's corpus readers take the folder as they take a file).
+    Serialising a DocBin briefly needs several times its size, hence shards by tokens too.
+
+    With ``submit`` (``Executor.submit`` of worker processes), shards are serialised and
+    written by a worker (the same bytes), at most two at a time; :meth:`close` waits for them."""
+
+    def __init__(self, path: PathLike, shard_size: int = 1000,
+                 shard_tokens: int = 200_000,
+                 submit: Optional[Callable[..., "Future[object]"]] = None) -> None:
+        if shard_size < 1 or shard_tokens < 1:
+            raise ValueError(f"shard sizes must be positive, got {shard_size}, {shard_tokens}")
+        self.path = Path(path)
+        self.shard_size = shard_size
+        self.shard_tokens = shard_tokens
+        self.submit = submit
+        self.count = 0
+        self.shards = 0
+        self._tokens = 0
+        self._bin = FastDocBin()
+        self._writing: Deque["Future[object]"] = deque()
+        if self.path.is_dir():
+            shutil.rmtree(self.path)
+        elif self.path.exists():
+            self.path.unlink()
+
+    def add(self, doc: Doc) -> None:
+        self.add_packed(self._bin.pack(doc))
+
+    def add_packed(self, packed: PackedDoc) -> None:
+        """Add a Doc packed by :meth:`FastDocBin.pack`."""
+        self._bin.add_packed(packed)
+        self.count += 1
+        self._tokens += len(packed[0])
+        if len(self._bin) >= self.shard_size or self._tokens >= self.shard_tokens:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.shards == 0:
+            self.path.mkdir(parents=True)
+        self._write(self.path / f"shard-{self.shards:05d}.spacy")
+        self.shards += 1
+        self._bin = FastDocBin()
+        self._tokens = 0
+
+    def _write(self, path: Path) -> None:
+        if self.submit is None:
+            self._bin.to_disk(path)
+            return
+        while len(self._writing) >= 2:
+            self._writing.popleft().result()
+        self._writing.append(self.submit(write_docbin_parts, str(path), self._bin.parts()))
+
+    def close(self) -> None:
+        if self.shards == 0:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._write(self.path)
+        elif len(self._bin):
+            self._flush()
+        while self._writing:
+            self._writing.popleft().result()
+
+
+def write_docbin_parts(path: str, parts: Sequence[object]) -> None:
+    """Serialise and write a DocBin shard from :meth:`FastDocBin.parts` (in a worker process,
+    see :meth:`DocBinWriter._write`)."""
+    FastDocBin.from_parts(parts).to_disk(path)

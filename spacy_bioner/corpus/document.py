@@ -65,3 +65,8 @@ class CorpusFormatError(ValueError):
         self.problem = problem
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {problem}")
+
+    def __reduce__(self) -> Tuple[type, Tuple[str, Optional[int], str]]:
+        """Pickled as its three arguments, so that a worker process's error reads the same
+        where a :class:`~concurrent.futures.ProcessPoolExecutor` raises it."""
+        return (type(self), (self.path, self.line, self.problem))

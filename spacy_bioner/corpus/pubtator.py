@@ -64,6 +64,7 @@ __all__ = [
     "DuplicateRecordWarning",
     "format_pubtator",
     "parse_pubtator",
+    "parse_type_map",
     "read_pubtator",
     "write_pubtator",
 ]
@@ -75,6 +76,28 @@ NCBI_DISEASE_TYPE_MAP: Dict[str, str] = {
     "CompositeMention": "Disease",
     "Modifier": "Disease",
 }
+
+
+def parse_type_map(type_map: Union[None, str, Mapping[str, str]]) -> Optional[Dict[str, str]]:
+    """A renaming of mention types from a config or command line: ``None``, a mapping, ``"ncbi"``
+    (or ``"ncbi_disease"``: :data:`NCBI_DISEASE_TYPE_MAP`), ``"none"`` or ``""`` (no renaming), or
+    ``"FROM=TO,FROM=TO"``. Names are case-insensitive. RAISES: ValueError naming the value."""
+    if type_map is None or isinstance(type_map, Mapping):
+        return None if type_map is None else dict(type_map)
+    value = type_map.strip()
+    if value.lower() in ("", "none"):
+        return None
+    if value.lower() in ("ncbi", "ncbi_disease"):
+        return dict(NCBI_DISEASE_TYPE_MAP)
+    mapping: Dict[str, str] = {}
+    for pair in value.split(","):
+        source, sep, target = pair.partition("=")
+        if not sep or not source.strip() or not target.strip():
+            raise ValueError(
+                f"unknown type map {type_map!r}: {pair!r} is not FROM=TO; use 'ncbi', 'none' or FROM=TO pairs"
+            )
+        mapping[source.strip()] = target.strip()
+    return mapping
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _BLANK_CHARS = " \t\r"

@@ -14,7 +14,7 @@ from spacy.language import Language
 
 from ..corpus.document import Document, Mention
 from ..evaluation.scorer import PRF
-from .kb import normalise_id
+from ..vocabularies import normalise_id
 from .linker import TypedLinker
 
 DEFAULT_TYPE_MAP: Dict[str, str] = {"Chemical": "Chemical", "Disease": "Disease"}

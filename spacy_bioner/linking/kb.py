@@ -6,8 +6,9 @@ Sources (paths relative to the data folder):
   (DescriptorUI, DescriptorName, TermName, tree tops). A descriptor under tree ``D`` is a
   Chemical; one under ``C`` or ``F03`` (mental disorders) is a Disease.
 - ``ctd/CTD_diseases.tsv.gz``: CTD's disease vocabulary (MEDIC). Every row is a Disease; its
-  name and ``|``-separated synonyms are aliases and its definition is kept. ``MESH:`` ids lose
-  the prefix (``MESH:D003920`` -> ``D003920``); ``OMIM:`` ids stay as they are.
+  name and ``|``-separated synonyms are aliases and its definition is kept. Ids are normalised
+  as everywhere (:func:`spacy_bioner.vocabularies.normalise_id`: ``MESH:D003920`` -> ``D003920``,
+  ``OMIM:`` ids as they are).
 - ``mesh/{chemical,disease}_terms_lower.tsv.gz``: lower-cased term -> MeSH id dictionaries; a
   term adds an alias, and the file adds its type.
 - optionally, annotated training documents: each mention text becomes an alias of its gold id.
@@ -19,20 +20,17 @@ file that scispaCy's :class:`~scispacy.linking_utils.KnowledgeBase` reads.
 
 from __future__ import annotations
 
-import gzip
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Set, Union
 
 from scispacy.linking_utils import Entity, KnowledgeBase
 
 from ..corpus.document import CorpusFormatError, Document
+from ..vocabularies import CHEMICAL, DISEASE, mesh_types, normalise_id, read_term_dictionary, tsv_rows
 
 PathLike = Union[str, Path]
-
-CHEMICAL = "Chemical"
-DISEASE = "Disease"
 
 MESH_TERMS = Path("mesh/mesh_descriptor_terms.tsv.gz")
 CTD_DISEASES = Path("ctd/CTD_diseases.tsv.gz")
@@ -48,23 +46,6 @@ CTD_FIELDS = [
 def normalise_alias(text: str) -> str:
     """The form aliases are indexed and matched by: lower case, single spaces."""
     return " ".join(text.lower().split())
-
-
-def normalise_id(concept_id: str) -> str:
-    """``MESH:D003920`` -> ``D003920``; other ids (``OMIM:...``) unchanged."""
-    concept_id = concept_id.strip()
-    return concept_id[5:] if concept_id.upper().startswith("MESH:") else concept_id
-
-
-def mesh_types(tree_tops: Iterable[str]) -> Set[str]:
-    """Chemical for a tree top under ``D``, Disease for one under ``C`` or ``F03``."""
-    types: Set[str] = set()
-    for top in tree_tops:
-        if top.startswith("D"):
-            types.add(CHEMICAL)
-        elif top.startswith("C") or top.startswith("F03"):
-            types.add(DISEASE)
-    return types
 
 
 @dataclass
@@ -114,22 +95,10 @@ class KBBuilder:
         return [c.entity(cid) for cid, c in sorted(self.concepts.items()) if c.types]
 
 
-def _rows(path: Path, comment: Optional[str] = None) -> Iterator[Tuple[int, List[str]]]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: knowledge-base source file not found")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
-        for lineno, line in enumerate(handle, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip() or (comment and line.startswith(comment)):
-                continue
-            yield lineno, line.split("\t")
-
-
 def add_mesh_terms(builder: KBBuilder, path: PathLike) -> int:
     """Add MeSH descriptors (typed by tree top); returns the number of rows read."""
     path = Path(path)
-    rows = _rows(path)
+    rows = tsv_rows(path)
     first = next(rows, None)
     if first is None or first[1] != MESH_HEADER:
         raise CorpusFormatError(path, first[0] if first else None, f"expected header {MESH_HEADER}")
@@ -147,7 +116,7 @@ def add_ctd_diseases(builder: KBBuilder, path: PathLike) -> int:
     """Add CTD's MEDIC diseases (all typed Disease); returns the number of rows read."""
     path = Path(path)
     count = 0
-    for lineno, cols in _rows(path, comment="#"):
+    for lineno, cols in tsv_rows(path):
         if len(cols) < 8 or not cols[0] or ":" not in cols[1]:
             raise CorpusFormatError(
                 path, lineno, f"expected {len(CTD_FIELDS)} columns starting DiseaseName, DiseaseID (MESH:/OMIM:)"
@@ -160,12 +129,9 @@ def add_ctd_diseases(builder: KBBuilder, path: PathLike) -> int:
 
 def add_lower_terms(builder: KBBuilder, path: PathLike, entity_type: str) -> int:
     """Add a lower-cased ``id<TAB>term`` dictionary whose terms are all of ``entity_type``."""
-    path = Path(path)
     count = 0
-    for lineno, cols in _rows(path):
-        if len(cols) != 2 or not cols[0] or not cols[1]:
-            raise CorpusFormatError(path, lineno, f"expected 2 columns (MeSH id, term), got {cols!r}")
-        builder.add(normalise_id(cols[0]), cols[1], (), [entity_type])
+    for term, term_id in read_term_dictionary(path):
+        builder.add(term_id, term, (), [entity_type])
         count += 1
     return count
 

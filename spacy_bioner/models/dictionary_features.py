@@ -22,7 +22,6 @@ from spacy.attrs import IDX, LENGTH
 from spacy.tokens import Doc
 from thinc.api import Model, deserialize_attr, serialize_attr
 
-from ..weak.dictionary import DictionaryLabeller
 
 TYPES = ("Chemical", "Disease")
 N_TAGS = 1 + 2 * len(TYPES)
@@ -187,11 +186,12 @@ class DictionaryFeatures:
         return cls.from_bytes(path.read_bytes(), str(path))
 
 
-def write_features_file(labeller: DictionaryLabeller, path: Union[str, Path]) -> int:
-    """Write the labeller's matching state to ``path`` (atomically); returns the term count."""
+def write_features_file(state: Dict[str, Any], path: Union[str, Path]) -> int:
+    """Write a dictionary state (``DictionaryLabeller.to_state()``) to ``path`` (atomically);
+    returns the term count."""
     from ..atomic import atomic_path
 
-    features = DictionaryFeatures(labeller.to_state())
+    features = DictionaryFeatures(state)
     with atomic_path(Path(path)) as tmp:
         Path(tmp).write_bytes(features.to_bytes())
     return features.terms

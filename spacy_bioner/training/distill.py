@@ -26,8 +26,6 @@ an ordinary pipeline (``model-best`` by dev F, ``model-last``).
 
 from __future__ import annotations
 
-import hashlib
-import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -35,24 +33,21 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy
-import spacy
 import srsly
-from spacy.attrs import ENT_IOB, ENT_TYPE, ORTH
 from spacy.language import Language
 from spacy.schemas import ConfigSchemaTraining
-from spacy.strings import StringStore
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from spacy.util import load_config, registry
-from spacy.vocab import Vocab
-from thinc.api import Model, get_array_module
+from thinc.api import get_array_module
 from tqdm import tqdm
 
+from ..corpus.docbin import DocStore
 from ..corpus.document import Document
-from ..evaluation.predict import predict_documents
-from ..evaluation.scorer import score_documents
+from ..device import use_gpu
 from ..models.tags import spans_to_tag_ids
 from ..pipeline.crf_ner import CRFEntityRecognizer
-from .spacy_runs import docbin_paths
+from .teachers import (Teacher, TeacherCache, TeacherOutput, TeacherSource, crf_component_name, crf_pipe,
+                       score_pipeline)
 
 DISTANCES = ("none", "l1", "l2", "kd")
 PathLike = Union[str, Path]
@@ -106,315 +101,7 @@ def soft_distance(student, teacher, kind: str, temperature: float = 1.0) -> Tupl
     return loss, d_s.astype(dtype)
 
 
-# -- documents ----------------------------------------------------------------------------------
-
-class DocStore:
-    """The token sequences of some DocBin files, kept compact (ORTH ids and spaces per doc).
-
-    Docs are re-made per batch in whichever vocab a model needs. Empty documents are dropped.
-    With ``with_entities`` the documents' entities are kept too, as token spans (:meth:`spans`).
-    """
-
-    def __init__(self, with_entities: bool = False) -> None:
-        self.with_entities = with_entities
-        self.entities: List[List[Tuple[int, int, str]]] = []
-        self.strings = StringStore()
-        self.orths: List[numpy.ndarray] = []
-        self.spaces: List[numpy.ndarray] = []
-        self.ids: List[str] = []
-        self.user_data: List[Dict[Any, Any]] = []
-        self.sources: List[str] = []
-        self.skipped_empty = 0
-
-    @classmethod
-    def from_docbins(
-        cls, paths: Sequence[PathLike], limit: Optional[int] = None, with_entities: bool = False
-    ) -> "DocStore":
-        """Read DocBin files (or folders of them) in order; ``limit`` caps the documents per path."""
-        store = cls(with_entities)
-        for path in map(Path, paths):
-            store.add_docbin(path, limit)
-        if not store.orths:
-            raise ValueError(f"no non-empty documents in {', '.join(map(str, paths))}")
-        return store
-
-    def add_docbin(self, path: Path, limit: Optional[int] = None) -> None:
-        """Add the documents of a DocBin file or folder of DocBin files (``limit`` in all)."""
-        taken = 0
-        for file in docbin_paths(path):
-            if limit is not None and taken >= limit:
-                break
-            taken += self._add_file(file, None if limit is None else limit - taken)
-
-    def _add_file(self, path: Path, limit: Optional[int]) -> int:
-        try:
-            docbin = DocBin(store_user_data=True).from_disk(path)
-        except Exception as err:  # zlib/msgpack errors: name the file
-            raise ValueError(f"{path}: not a readable DocBin file ({err})") from err
-        taken = 0
-        for string in docbin.strings:
-            self.strings.add(string)
-        orth_col = docbin.attrs.index(ORTH)
-        ent_cols = (docbin.attrs.index(ENT_IOB), docbin.attrs.index(ENT_TYPE)) if self.with_entities else None
-        for i, tokens in enumerate(docbin.tokens):
-            if limit is not None and i >= limit:
-                break
-            taken += 1
-            if len(tokens) == 0:
-                self.skipped_empty += 1
-                continue
-            raw = docbin.user_data[i] if i < len(docbin.user_data) else None
-            user_data = dict(srsly.msgpack_loads(raw, use_list=False)) if raw else {}
-            self.orths.append(numpy.ascontiguousarray(tokens[:, orth_col], dtype="uint64"))
-            self.spaces.append(numpy.asarray(docbin.spaces[i], dtype=bool).reshape(-1))
-            self.ids.append(str(user_data.get("pmid", f"{path.name}#{i}")))
-            self.user_data.append({k: v for k, v in user_data.items() if isinstance(k, str)})
-            self.sources.append(str(path))
-            if ent_cols is not None:
-                self.entities.append(_entity_spans(tokens[:, ent_cols[0]], tokens[:, ent_cols[1]], self.strings))
-        return taken
-
-    def __len__(self) -> int:
-        return len(self.orths)
-
-    @property
-    def lengths(self) -> List[int]:
-        return [len(o) for o in self.orths]
-
-    def spans(self, i: int) -> List[Tuple[int, int, str]]:
-        """Entities of document ``i`` as ``(start, end, label)`` token spans (``with_entities``)."""
-        if not self.with_entities:
-            raise ValueError("this DocStore was read without entities")
-        return self.entities[i]
-
-    def words(self, i: int) -> List[str]:
-        return [self.strings[int(o)] for o in self.orths[i]]
-
-    def docs(self, vocab: Vocab, indices: Sequence[int]) -> List[Doc]:
-        """Unannotated Docs of the given documents in ``vocab`` (``user_data`` kept)."""
-        out = []
-        for i in indices:
-            doc = Doc(vocab, words=self.words(i), spaces=self.spaces[i].tolist())
-            doc.user_data.update(self.user_data[i])
-            out.append(doc)
-        return out
-
-    def fingerprint(self) -> str:
-        """A hash of the token sequences (for cache keys)."""
-        digest = hashlib.sha1()
-        for orths, spaces in zip(self.orths, self.spaces):
-            digest.update(numpy.int64(len(orths)).tobytes())
-            digest.update(orths.tobytes())
-            digest.update(spaces.tobytes())
-        return digest.hexdigest()
-
-
-def _entity_spans(iob: numpy.ndarray, types: numpy.ndarray, strings: StringStore) -> List[Tuple[int, int, str]]:
-    """Token spans from a DocBin's ENT_IOB (3 = B, 1 = I, 2 = O, 0 = missing) and ENT_TYPE columns."""
-    spans: List[Tuple[int, int, str]] = []
-    start = None
-    for i, (tag, kind) in enumerate(zip(iob.tolist(), types.tolist())):
-        if start is not None and tag != 1:
-            spans.append((start, i, label))
-            start = None
-        if tag == 3:
-            start, label = i, strings[int(kind)]
-    if start is not None:
-        spans.append((start, len(iob), label))
-    return spans
-
-
-# -- teachers -----------------------------------------------------------------------------------
-
-@dataclass
-class TeacherOutput:
-    """A teacher's view of one document: emission scores ``(n, K)`` and its Viterbi tag ids."""
-
-    emissions: numpy.ndarray
-    path: numpy.ndarray
-
-
-def crf_pipe(nlp: Language, name: Optional[str] = None) -> Tuple[str, CRFEntityRecognizer]:
-    """The CRF tagger pipe of ``nlp`` (by name, else the only one)."""
-    if name is not None:
-        if name not in nlp.pipe_names:
-            raise ValueError(f"pipeline has no component {name!r} (it has {nlp.pipe_names})")
-        pipe = nlp.get_pipe(name)
-        if not isinstance(pipe, CRFEntityRecognizer):
-            raise ValueError(f"component {name!r} is a {type(pipe).__name__}, not a bioner_crf tagger")
-        return name, pipe
-    found = [(n, p) for n, p in nlp.pipeline if isinstance(p, CRFEntityRecognizer)]
-    if len(found) != 1:
-        raise ValueError(f"need exactly one bioner_crf component, found {[n for n, _ in found]} in {nlp.pipe_names}")
-    return found[0]
-
-
-def torch_modules(model: Model) -> List[Any]:
-    """Every torch module held by the layers of a thinc model."""
-    modules = []
-    for node in model.walk():
-        for shim in node.shims:
-            module = getattr(shim, "_model", None)
-            if module is not None and hasattr(module, "parameters"):
-                modules.append(module)
-    return modules
-
-
-class Teacher:
-    """A trained pipeline with a CRF tagger, frozen: prediction only, no gradients."""
-
-    def __init__(self, path: PathLike, component: Optional[str] = None, batch_size: int = 64):
-        self.path = Path(path)
-        try:
-            self.nlp = spacy.load(self.path)
-        except (OSError, ValueError, ImportError) as err:
-            raise ValueError(f"{self.path}: cannot load the teacher pipeline ({err})") from err
-        self.name, self.ner = crf_pipe(self.nlp, component)
-        self.batch_size = batch_size
-        index = self.nlp.pipe_names.index(self.name)
-        self.before = [proc for _, proc in self.nlp.pipeline[:index]]
-        for module in torch_modules(self.ner.model):
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad_(False)
-        self._fingerprint: Optional[str] = None
-
-    @property
-    def tags(self) -> List[str]:
-        return self.ner.tags
-
-    def fingerprint(self) -> str:
-        """A hash of the tagger's weights and tags (for cache keys)."""
-        if self._fingerprint is None:
-            digest = hashlib.sha1(self.ner.model.to_bytes())
-            digest.update(" ".join(self.tags).encode("utf8"))
-            self._fingerprint = digest.hexdigest()
-        return self._fingerprint
-
-    def predict_docs(self, docs: List[Doc]) -> List[TeacherOutput]:
-        """Emissions and Viterbi paths (numpy) for Docs in this teacher's vocab."""
-        for proc in self.before:
-            docs = list(proc.pipe(docs))
-        scores = self.ner.model.predict(docs)
-        paths, _ = self.ner.decode(scores)
-        return [
-            TeacherOutput(_to_numpy(s).astype("float32"), numpy.asarray(p, dtype="int64"))
-            for s, p in zip(scores, paths)
-        ]
-
-    def outputs(self, store: DocStore, indices: Sequence[int]) -> List[TeacherOutput]:
-        """Teacher outputs for documents of ``store``, computed now (``batch_size`` docs a call)."""
-        out: List[TeacherOutput] = []
-        for start in range(0, len(indices), self.batch_size):
-            chunk = indices[start : start + self.batch_size]
-            out.extend(self.predict_docs(store.docs(self.nlp.vocab, chunk)))
-        return out
-
-
-def _to_numpy(array: Any) -> numpy.ndarray:
-    return array.get() if hasattr(array, "get") else numpy.asarray(array)
-
-
-class TeacherCache:
-    """One teacher's outputs over a whole DocStore, in shards of ``.npy`` files.
-
-    Layout: ``<cache_dir>/<key>/shard-00000.{emissions,paths,lengths}.npy`` and ``manifest.json``;
-    the key hashes the teacher's weights, the documents and the shard size, so a changed teacher
-    or data set never reads stale outputs. Shards are written atomically (the ``lengths`` file
-    last), so an interrupted build resumes with the missing shards.
-    """
-
-    def __init__(self, teacher: Teacher, store: DocStore, cache_dir: PathLike, shard_size: int = 1000):
-        if shard_size < 1:
-            raise ValueError(f"shard_size must be positive, got {shard_size}")
-        self.teacher = teacher
-        self.store = store
-        self.shard_size = shard_size
-        key = hashlib.sha1(
-            f"{teacher.fingerprint()} {store.fingerprint()} {shard_size}".encode("utf8")
-        ).hexdigest()[:20]
-        self.dir = Path(cache_dir) / key
-        self.n_shards = (len(store) + shard_size - 1) // shard_size
-        self._loaded: Dict[int, List[TeacherOutput]] = {}
-        self.computed = 0
-
-    def _file(self, shard: int, what: str) -> Path:
-        return self.dir / f"shard-{shard:05d}.{what}.npy"
-
-    def has(self, shard: int) -> bool:
-        return self._file(shard, "lengths").is_file()
-
-    def build(self, progress: bool = False) -> int:
-        """Compute and write the missing shards; return how many were computed."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        manifest = {
-            "teacher": str(self.teacher.path),
-            "tags": self.teacher.tags,
-            "documents": len(self.store),
-            "shard_size": self.shard_size,
-            "shards": self.n_shards,
-        }
-        srsly.write_json(self.dir / "manifest.json", manifest)
-        missing = [s for s in range(self.n_shards) if not self.has(s)]
-        for shard in tqdm(missing, desc=f"teacher {self.teacher.path.name}", unit="shard", disable=not progress):
-            indices = list(range(shard * self.shard_size, min((shard + 1) * self.shard_size, len(self.store))))
-            outputs = self.teacher.outputs(self.store, indices)
-            self._save(shard, "emissions", numpy.concatenate([o.emissions for o in outputs]))
-            self._save(shard, "paths", numpy.concatenate([o.path for o in outputs]).astype("int8"))
-            self._save(shard, "lengths", numpy.asarray([len(o.path) for o in outputs], dtype="int64"))
-        self.computed += len(missing)
-        return len(missing)
-
-    def _save(self, shard: int, what: str, array: numpy.ndarray) -> None:
-        target = self._file(shard, what)
-        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp.npy")  # one per process: runs may share a cache
-        numpy.save(tmp, array)
-        os.replace(tmp, target)
-
-    def shard(self, shard: int) -> List[TeacherOutput]:
-        """The outputs of one shard (read from disk; the last two shards stay in memory)."""
-        if shard not in self._loaded:
-            if not self.has(shard):
-                self.build()
-            lengths = numpy.load(self._file(shard, "lengths"))
-            emissions = numpy.load(self._file(shard, "emissions"))
-            paths = numpy.load(self._file(shard, "paths")).astype("int64")
-            expected = min(self.shard_size, len(self.store) - shard * self.shard_size)
-            if len(lengths) != expected or int(lengths.sum()) != len(emissions) or len(paths) != len(emissions):
-                raise ValueError(f"{self.dir}: shard {shard} is inconsistent; delete the folder to rebuild it")
-            bounds = numpy.concatenate([[0], numpy.cumsum(lengths)])
-            outputs = [
-                TeacherOutput(emissions[a:b], paths[a:b]) for a, b in zip(bounds[:-1], bounds[1:])
-            ]
-            while len(self._loaded) >= 2:
-                self._loaded.pop(next(iter(self._loaded)))
-            self._loaded[shard] = outputs
-        return self._loaded[shard]
-
-    def outputs(self, store: DocStore, indices: Sequence[int]) -> List[TeacherOutput]:
-        """Cached outputs for documents of the store this cache was built for."""
-        if store is not self.store:
-            raise ValueError("TeacherCache.outputs: a cache serves only the DocStore it was built for")
-        return [self.shard(i // self.shard_size)[i % self.shard_size] for i in indices]
-
-
-TeacherSource = Union[Teacher, TeacherCache]
-
-
 # -- the student --------------------------------------------------------------------------------
-
-def crf_component_name(config: Dict[str, Any], name: Optional[str] = None) -> str:
-    """The name of the ``bioner_crf`` component of a config (the given one is checked)."""
-    components = config.get("components", {})
-    crfs = [n for n in config.get("nlp", {}).get("pipeline", []) if components.get(n, {}).get("factory") == "bioner_crf"]
-    if name is not None:
-        if name not in components:
-            raise ValueError(f"the config has no component {name!r} (it has {list(components)})")
-        return name
-    if len(crfs) != 1:
-        raise ValueError(f"the config needs exactly one bioner_crf component in [nlp] pipeline, found {crfs}")
-    return crfs[0]
-
 
 def build_student(
     config_path: PathLike,
@@ -501,7 +188,7 @@ class DistillResult:
         return asdict(self)
 
 
-class _Item:
+class _SizedIndex:
     """A document index that batchers can measure (``len`` = tokens)."""
 
     __slots__ = ("index", "length")
@@ -598,15 +285,37 @@ def distill_step(
     return hard_loss, soft_loss
 
 
-def score_pipeline(nlp: Language, gold: Sequence[Document], types: Optional[Sequence[str]] = None) -> Dict[str, Any]:
-    """Mention-level scores (BioCreative) of ``nlp`` on gold documents, as a dict."""
-    pred, wps = predict_documents(nlp, gold)
-    result = score_documents(gold, pred, types=types).to_dict()
-    result["words_per_second"] = wps
-    return result
+@dataclass
+class DistillRun:
+    """A distillation under way: what :func:`prepare_distillation` loads and builds, and what
+    the epochs change (steps, the best dev F so far, the history)."""
+
+    settings: DistillSettings
+    output: Path
+    started: float
+    store: DocStore
+    sources: List[TeacherSource]
+    gold_store: Optional[DocStore]
+    gold_tags: List[numpy.ndarray]
+    nlp: Language
+    ner: CRFEntityRecognizer
+    labels: List[str]
+    optimizer: Any
+    batcher: Callable[[List[_SizedIndex]], Any]
+    epochs: int
+    max_steps: int
+    rng: random.Random
+    slicer: EpochSlicer
+    cache: Optional[Dict[str, Any]] = None
+    seconds: Dict[str, float] = field(default_factory=dict)
+    steps: int = 0
+    best_f: float = -1.0
+    best_epoch: Optional[int] = None
+    stale: int = 0
+    history: List[Dict[str, Any]] = field(default_factory=list)
 
 
-def distill(
+def prepare_distillation(
     teachers: Sequence[PathLike],
     data: Sequence[PathLike],
     config: PathLike,
@@ -615,21 +324,15 @@ def distill(
     *,
     overrides: Optional[Dict[str, Any]] = None,
     dev: Optional[PathLike] = None,
-    dev_gold: Optional[Sequence[Document]] = None,
     cache_dir: Optional[PathLike] = None,
     gold: Optional[Sequence[PathLike]] = None,
     gpu_id: int = -1,
     component: Optional[str] = None,
     progress: bool = False,
     log: Callable[[str], None] = print,
-) -> DistillResult:
-    """Train a student from ``config`` on the teachers' outputs over ``data``; save it in ``output``.
-
-    ``gold`` DocBins (e.g. T) join every epoch, trained on their gold tags (CRF loss only).
-
-    Writes ``model-best`` (best dev F, or the last epoch without ``dev_gold``), ``model-last``
-    and ``distill.json`` (settings, per-epoch losses and dev scores, seconds).
-    """
+) -> DistillRun:
+    """Load the teachers and the data (filling the teacher caches under ``cache_dir``), and
+    build the student with its optimizer and batcher (see :func:`distill`)."""
     settings = settings or DistillSettings()
     settings.check()
     if not teachers:
@@ -640,11 +343,7 @@ def distill(
     output.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     seconds: Dict[str, float] = {}
-    if gpu_id >= 0:
-        from thinc.api import require_gpu, set_gpu_allocator
-
-        set_gpu_allocator("pytorch")
-        require_gpu(gpu_id)
+    use_gpu(gpu_id)
 
     t0 = time.perf_counter()
     loaded = [Teacher(path, batch_size=settings.teacher_batch_size) for path in teachers]
@@ -674,100 +373,153 @@ def distill(
     if ner.tags != tags:
         raise ValueError(f"student tags {ner.tags} differ from the teachers' {tags}")
     training = registry.resolve(nlp.config.interpolate()["training"], schema=ConfigSchemaTraining)
-    optimizer = training["optimizer"]
-    batcher = training["batcher"]
     epochs = settings.epochs or (training["max_epochs"] if training["max_epochs"] > 0 else 10)
     max_steps = settings.max_steps if settings.max_steps is not None else training["max_steps"]
     seed = settings.seed if settings.seed is not None else (training["seed"] or 0)
     rng = random.Random(seed)
     slicer = EpochSlicer(len(store), settings.shard_size, rng, settings.epoch_docs)
-    gold_settings = DistillSettings(distance="none", hard=True)
     seconds["init"] = time.perf_counter() - t0
+    return DistillRun(
+        settings=settings, output=output, started=started, store=store, sources=sources,
+        gold_store=gold_store, gold_tags=gold_tags, nlp=nlp, ner=ner, labels=labels,
+        optimizer=training["optimizer"], batcher=training["batcher"], epochs=epochs,
+        max_steps=max_steps, rng=rng, slicer=slicer, cache=cache_info, seconds=seconds,
+    )  # fmt: skip
 
-    best_f, best_epoch, stale, steps = -1.0, None, 0, 0
-    history: List[Dict[str, Any]] = []
+
+def run_epoch(run: DistillRun, epoch: int, progress: bool = False) -> Dict[str, Any]:
+    """Train the student on one epoch (its slice of the distillation set, the gold documents
+    mixed in); return the epoch's record: steps, batches, summed losses, seconds."""
+    t0 = time.perf_counter()
+    settings, store, gold_store, batcher, rng = run.settings, run.store, run.gold_store, run.batcher, run.rng
+    gold_settings = DistillSettings(distance="none", hard=True)
+    hard_total = soft_total = gold_total = 0.0
     lengths = store.lengths
-    for epoch in range(1, epochs + 1):
-        t0 = time.perf_counter()
-        hard_total = soft_total = gold_total = 0.0
-        distill_batches = [
-            [item.index for item in batch]
-            for block in slicer.next_epoch()
-            for batch in batcher([_Item(i, lengths[i]) for i in block])
-        ]
-        gold_batches = []
-        if gold_store is not None:
-            order = list(range(len(gold_store)))
-            rng.shuffle(order)
-            gold_batches = [[it.index for it in b] for b in batcher([_Item(i, len(gold_tags[i])) for i in order])]
-        n_batches = 0
-        total_docs = sum(map(len, distill_batches)) + sum(map(len, gold_batches))
-        bar = tqdm(total=total_docs, desc=f"epoch {epoch}", unit="doc", disable=not progress)
-        for is_gold, indices in mix_batches(distill_batches, gold_batches, rng):
-            if is_gold:
-                assert gold_store is not None
-                docs = gold_store.docs(nlp.vocab, indices)
-                outs = [[TeacherOutput(numpy.zeros((0, 0), dtype="float32"), gold_tags[i]) for i in indices]]
-                gold_total += distill_step(ner, docs, outs, gold_settings, optimizer)[0]
-            else:
-                docs = store.docs(nlp.vocab, indices)
-                outs = [source.outputs(store, indices) for source in sources]
-                hard, soft = distill_step(ner, docs, outs, settings, optimizer)
-                hard_total += hard
-                soft_total += soft
-            optimizer.step_schedules()
-            steps += 1
-            n_batches += 1
-            bar.update(len(indices))
-            if max_steps and steps >= max_steps:
-                break
-        bar.close()
-        record: Dict[str, Any] = {
-            "epoch": epoch, "steps": steps, "batches": n_batches, "loss_hard": hard_total,
-            "loss_soft": soft_total, "loss_gold": gold_total, "train_seconds": time.perf_counter() - t0,
-        }  # fmt: skip
-        improved = dev_gold is None
-        # as in spaCy's loop: scored and saved with the optimizer's averages (use_averages = true)
-        with nlp.use_params(optimizer.averages):
-            if dev_gold is not None:
-                t1 = time.perf_counter()
-                record["dev"] = score_pipeline(nlp, dev_gold, types=labels)
-                record["dev_seconds"] = time.perf_counter() - t1
-                f = record["dev"]["micro"]["f"]
-                improved = f > best_f
-                gold_part = f" gold {gold_total:.2f}" if gold_store is not None else ""
-                log(f"epoch {epoch}: loss hard {hard_total:.2f} soft {soft_total:.4f}{gold_part}, dev F {100 * f:.2f}")
-                if improved:
-                    best_f = f
-            else:
-                log(f"epoch {epoch}: loss hard {hard_total:.2f} soft {soft_total:.4f}")
-            if improved:
-                best_epoch, stale = epoch, 0
-                nlp.to_disk(output / "model-best")
-            else:
-                stale += 1
-            history.append(record)
-            last = (max_steps and steps >= max_steps) or (settings.patience and stale >= settings.patience)
-            if last or epoch == epochs:
-                nlp.to_disk(output / "model-last")
-        if last:
+    distill_batches = [
+        [item.index for item in batch]
+        for block in run.slicer.next_epoch()
+        for batch in batcher([_SizedIndex(i, lengths[i]) for i in block])
+    ]
+    gold_batches = []
+    if gold_store is not None:
+        order = list(range(len(gold_store)))
+        rng.shuffle(order)
+        gold_batches = [[it.index for it in b] for b in batcher([_SizedIndex(i, len(run.gold_tags[i])) for i in order])]
+    n_batches = 0
+    total_docs = sum(map(len, distill_batches)) + sum(map(len, gold_batches))
+    bar = tqdm(total=total_docs, desc=f"epoch {epoch}", unit="doc", disable=not progress)
+    for is_gold, indices in mix_batches(distill_batches, gold_batches, rng):
+        if is_gold:
+            assert gold_store is not None
+            docs = gold_store.docs(run.nlp.vocab, indices)
+            outs = [[TeacherOutput(numpy.zeros((0, 0), dtype="float32"), run.gold_tags[i]) for i in indices]]
+            gold_total += distill_step(run.ner, docs, outs, gold_settings, run.optimizer)[0]
+        else:
+            docs = store.docs(run.nlp.vocab, indices)
+            outs = [source.outputs(store, indices) for source in run.sources]
+            hard, soft = distill_step(run.ner, docs, outs, settings, run.optimizer)
+            hard_total += hard
+            soft_total += soft
+        run.optimizer.step_schedules()
+        run.steps += 1
+        n_batches += 1
+        bar.update(len(indices))
+        if run.max_steps and run.steps >= run.max_steps:
             break
-    seconds["total"] = time.perf_counter() - started
+    bar.close()
+    return {
+        "epoch": epoch, "steps": run.steps, "batches": n_batches, "loss_hard": hard_total,
+        "loss_soft": soft_total, "loss_gold": gold_total, "train_seconds": time.perf_counter() - t0,
+    }  # fmt: skip
+
+
+def evaluate_and_save(
+    run: DistillRun,
+    record: Dict[str, Any],
+    dev_gold: Optional[Sequence[Document]] = None,
+    log: Callable[[str], None] = print,
+) -> bool:
+    """Score the student on ``dev_gold`` (into ``record``), save ``model-best`` when it improved
+    (always without ``dev_gold``) and ``model-last`` after the last epoch; return whether this
+    epoch is the last (epochs, ``max_steps`` or ``patience`` reached)."""
+    epoch, nlp, settings = record["epoch"], run.nlp, run.settings
+    hard_total, soft_total, gold_total = record["loss_hard"], record["loss_soft"], record["loss_gold"]
+    improved = dev_gold is None
+    # as in spaCy's loop: scored and saved with the optimizer's averages (use_averages = true)
+    with nlp.use_params(run.optimizer.averages):
+        if dev_gold is not None:
+            t1 = time.perf_counter()
+            record["dev"] = score_pipeline(nlp, dev_gold, types=run.labels)
+            record["dev_seconds"] = time.perf_counter() - t1
+            f = record["dev"]["micro"]["f"]
+            improved = f > run.best_f
+            gold_part = f" gold {gold_total:.2f}" if run.gold_store is not None else ""
+            log(f"epoch {epoch}: loss hard {hard_total:.2f} soft {soft_total:.4f}{gold_part}, dev F {100 * f:.2f}")
+            if improved:
+                run.best_f = f
+        else:
+            log(f"epoch {epoch}: loss hard {hard_total:.2f} soft {soft_total:.4f}")
+        if improved:
+            run.best_epoch, run.stale = epoch, 0
+            nlp.to_disk(run.output / "model-best")
+        else:
+            run.stale += 1
+        run.history.append(record)
+        last = bool((run.max_steps and run.steps >= run.max_steps)
+                    or (settings.patience and run.stale >= settings.patience))
+        if last or epoch == run.epochs:
+            nlp.to_disk(run.output / "model-last")
+    return last
+
+
+def distill(
+    teachers: Sequence[PathLike],
+    data: Sequence[PathLike],
+    config: PathLike,
+    output: PathLike,
+    settings: Optional[DistillSettings] = None,
+    *,
+    overrides: Optional[Dict[str, Any]] = None,
+    dev: Optional[PathLike] = None,
+    dev_gold: Optional[Sequence[Document]] = None,
+    cache_dir: Optional[PathLike] = None,
+    gold: Optional[Sequence[PathLike]] = None,
+    gpu_id: int = -1,
+    component: Optional[str] = None,
+    progress: bool = False,
+    log: Callable[[str], None] = print,
+) -> DistillResult:
+    """Train a student from ``config`` on the teachers' outputs over ``data``; save it in ``output``.
+
+    ``gold`` DocBins (e.g. T) join every epoch, trained on their gold tags (CRF loss only).
+
+    Writes ``model-best`` (best dev F, or the last epoch without ``dev_gold``), ``model-last``
+    and ``distill.json`` (settings, per-epoch losses and dev scores, seconds).
+    """
+    run = prepare_distillation(
+        teachers, data, config, output, settings, overrides=overrides, dev=dev, cache_dir=cache_dir,
+        gold=gold, gpu_id=gpu_id, component=component, progress=progress, log=log,
+    )  # fmt: skip
+    for epoch in range(1, run.epochs + 1):
+        record = run_epoch(run, epoch, progress)
+        if evaluate_and_save(run, record, dev_gold, log):
+            break
+    run.seconds["total"] = time.perf_counter() - run.started
     result = DistillResult(
-        output=str(output),
-        model_best=str(output / "model-best"),
-        model_last=str(output / "model-last"),
-        best_epoch=best_epoch,
-        epochs=history,
-        settings=asdict(settings),
+        output=str(run.output),
+        model_best=str(run.output / "model-best"),
+        model_last=str(run.output / "model-last"),
+        best_epoch=run.best_epoch,
+        epochs=run.history,
+        settings=asdict(run.settings),
         teachers=[str(t) for t in teachers],
         data=[str(d) for d in data],
-        documents=len(store),
-        tokens=int(sum(lengths)),
+        documents=len(run.store),
+        tokens=int(sum(run.store.lengths)),
         gold=[str(g) for g in gold or []],
-        gold_documents=len(gold_store) if gold_store is not None else 0,
-        cache=cache_info,
-        seconds=seconds,
+        gold_documents=len(run.gold_store) if run.gold_store is not None else 0,
+        cache=run.cache,
+        seconds=run.seconds,
     )
-    srsly.write_json(output / "distill.json", result.to_dict())
+    srsly.write_json(run.output / "distill.json", result.to_dict())
     return result

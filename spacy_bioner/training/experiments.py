@@ -21,17 +21,19 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import spacy
 import srsly
 
-from ..corpus.docbin import write_docbin
+from ..corpus.docbin import concat_docbins, docbin_labels, docbin_paths, limit_docbin
 from ..corpus.document import Document
 from ..corpus.pubtator import read_pubtator
-from .distill import DISTANCES, DistillSettings, crf_component_name, distill, score_pipeline
-from .spacy_runs import copy_docbin, docbin_labels, docbin_paths, finetune_config, labels_config, read_docbins, train_pipeline
+from .distill import DISTANCES, DistillSettings, distill
+from .spacy_train import finetune_config, labels_config, train_pipeline
+from .teachers import crf_component_name, score_pipeline
 
 PathLike = Union[str, Path]
 TYPES = ("Chemical", "Disease")
@@ -145,29 +147,9 @@ def model_digest(model: Path) -> str:
     return digest.hexdigest()
 
 
-def limit_docbin(source: Path, target: Path, limit: Optional[int]) -> Path:
-    """``source`` itself, or a copy of its first ``limit`` documents at ``target``."""
-    if limit is None:
-        return source
-    copy_docbin(source, target, limit)
-    return target
-
-
-def concat_docbins(sources: Sequence[Path], target: Path) -> Path:
-    """One DocBin with the documents of all ``sources`` in order (user data kept)."""
-    vocab = spacy.blank("en").vocab
-    write_docbin((doc for source in sources for doc in read_docbins(source, vocab)), target)
-    return target
-
-
 def read_gold(path: Path, limit: Optional[int] = None) -> List[Document]:
     """The first ``limit`` (or all) documents of a PubTator file."""
-    docs = []
-    for doc in read_pubtator(path):
-        if limit is not None and len(docs) >= limit:
-            break
-        docs.append(doc)
-    return docs
+    return list(islice(read_pubtator(path), limit))
 
 
 def train_then_finetune(

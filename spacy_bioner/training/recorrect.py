@@ -20,10 +20,11 @@ from typing import Any, Callable, Dict, List, Optional
 import spacy
 import srsly
 
+from ..corpus.docbin import docbin_labels, relabel_docbin
 from ..corpus.document import Document
 from ..evaluation.predict import predict_documents
 from ..evaluation.scorer import score_documents
-from .spacy_runs import docbin_labels, finetune_config, labels_config, relabel_docbin, train_pipeline
+from .spacy_train import finetune_config, labels_config, train_pipeline
 
 STATE = "state.json"
 

@@ -13,7 +13,9 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy
 import srsly
 
-from .distill import DocStore, Teacher, TeacherCache, TeacherSource
+from ..corpus.docbin import DocStore
+from ..device import use_gpu
+from .teachers import Teacher, TeacherCache, TeacherSource
 
 PathLike = Union[str, Path]
 
@@ -76,11 +78,7 @@ def teacher_similarity(
     """Tag ``data`` with two teachers; write ``similarity.json`` and ``similarity.png`` to ``output``."""
     if len(teachers) != 2:
         raise ValueError(f"label similarity compares exactly two teachers, got {len(teachers)}")
-    if gpu_id >= 0:
-        from thinc.api import require_gpu, set_gpu_allocator
-
-        set_gpu_allocator("pytorch")
-        require_gpu(gpu_id)
+    use_gpu(gpu_id)
     loaded = [Teacher(t, batch_size=batch_size) for t in teachers]
     if loaded[0].tags != loaded[1].tags:
         raise ValueError(f"teachers disagree on tags: {loaded[0].tags} vs {loaded[1].tags}")

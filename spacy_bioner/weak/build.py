@@ -34,9 +34,7 @@ import io
 import json
 import multiprocessing
 import os
-import pickle
 import shutil
-import traceback
 from collections import Counter, deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -44,16 +42,14 @@ from pathlib import Path
 from typing import (IO, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple,
                     Union)
 
-import numpy
-import srsly
-from spacy.attrs import DEP, ENT_ID, ENT_KB_ID, ENT_TYPE, LEMMA, MORPH, NORM, ORTH, SPACY, TAG
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 
 from ..atomic import atomic_write_text, temp_path
-from ..corpus.docbin import AlignmentReport, doc_from_document
-from ..corpus.document import CorpusFormatError, Document, Mention
+from ..corpus.docbin import DocBinWriter, FastDocBin
+from ..corpus.document import Document, Mention
 from ..corpus.pubtator import format_pubtator, read_pubtator
+from ..corpus.spacy_docs import AlignmentReport, doc_from_document
 from ..corpus.splits import LeakGuard
 from ..corpus.tokenizer import make_bio_nlp
 from .kb import CHEMICAL, DISEASE, KnowledgeBase, split_ids
@@ -62,10 +58,7 @@ from .stats import DatasetStats, count_tokens, write_stats
 PathLike = Union[str, Path]
 KEEP_TYPES: Tuple[str, ...] = (CHEMICAL, DISEASE)
 MAX_RECORDS = 200  # examples kept per list in the reports (counts are always complete)
-#: A Doc as :meth:`FastDocBin.pack` gives it: tokens, spaces, flags, strings, cats, user data,
-#: span groups.
-PackedDoc = Tuple[numpy.ndarray, numpy.ndarray, Dict[str, bool], Tuple[str, ...],
-                  Dict[str, float], bytes, bytes]
+
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,142 +119,7 @@ class PubTatorWriter:
             self.abort()
 
 
-class FastDocBin(DocBin):
-    """A DocBin (with user data) whose :meth:`add` writes the same bytes as ``DocBin.add`` but
-    collects the strings once per distinct hash instead of once per token attribute, and packs
-    ``user_data`` with one reused msgpack packer (``srsly.msgpack_dumps`` builds a packer, and
-    scans the package entry points, on every call)."""
-
-    STRING_ATTRS = (ORTH, NORM, TAG, LEMMA, MORPH, DEP, ENT_TYPE, ENT_KB_ID, ENT_ID)
-
-    def __init__(self) -> None:
-        super().__init__(store_user_data=True)
-        self._packer = srsly.msgpack.Packer(use_bin_type=True)
-
-    def add(self, doc: Doc) -> None:
-        self.add_packed(self.pack(doc))
-
-    def pack(self, doc: Doc, strings: Optional[Dict[int, str]] = None) -> PackedDoc:
-        """What :meth:`add` stores for ``doc``, as a picklable tuple (for :meth:`add_packed`,
-        possibly in another process): token array, spaces, flags, strings, cats, user data,
-        span groups. ``strings`` (hash -> string) is a cache shared by the Docs packed
-        together, so that a string repeated across them is one object (pickled once)."""
-        if len(doc.spans):  # span groups: the general path of DocBin.add
-            single = DocBin(store_user_data=True)
-            single.add(doc)
-            return (single.tokens[0], single.spaces[0], single.flags[0],
-                    tuple(single.strings), single.cats[0], single.user_data[0],
-                    single.span_groups[0])
-        array = doc.to_array(self.attrs)
-        if len(array.shape) == 1:
-            array = array.reshape((array.shape[0], 1))
-        spaces = doc.to_array(SPACY).reshape((len(doc), 1))
-        store = doc.vocab.strings
-        keys = numpy.unique(doc.to_array(list(self.STRING_ATTRS))).tolist()
-        if strings is None:
-            texts = tuple(store[key] if key else "" for key in keys)
-        else:
-            found = []
-            for key in keys:
-                text = strings.get(key)
-                if text is None:
-                    text = strings[key] = store[key] if key else ""
-                found.append(text)
-            texts = tuple(found)
-        return (array, numpy.asarray(spaces, dtype=bool),
-                {"has_unknown_spaces": doc.has_unknown_spaces}, texts, doc.cats,
-                self._packer.pack(doc.user_data), doc.spans.to_bytes())
-
-    def parts(self) -> Tuple[object, ...]:
-        """What :meth:`to_bytes` serialises, picklable (see :meth:`from_parts`)."""
-        return (self.attrs, self.tokens, self.spaces, self.strings, self.cats, self.flags,
-                self.user_data, self.span_groups)
-
-    @classmethod
-    def from_parts(cls, parts: Sequence[object]) -> "FastDocBin":
-        docbin = cls()
-        (docbin.attrs, docbin.tokens, docbin.spaces, docbin.strings, docbin.cats,  # type: ignore
-         docbin.flags, docbin.user_data, docbin.span_groups) = parts
-        return docbin
-
-    def add_packed(self, packed: PackedDoc) -> None:
-        """Add a Doc packed by :meth:`pack` (the same bytes as adding the Doc itself)."""
-        tokens, spaces, flags, strings, cats, user_data, span_groups = packed
-        self.tokens.append(tokens)
-        self.spaces.append(spaces)
-        self.flags.append(flags)
-        self.strings.update(strings)
-        self.cats.append(cats)
-        self.user_data.append(user_data)
-        self.span_groups.append(span_groups)
-
-
-class DocBinWriter:
-    """Write Docs to ``path`` (a ``.spacy`` file) or, once a shard is full (``shard_size``
-    Docs or ``shard_tokens`` tokens), to a folder of that name holding ``shard-00000.spacy``,
-    ``shard-00001.spacy``, ... (spaCy's corpus readers take the folder as they take a file).
-    Serialising a DocBin briefly needs several times its size, hence shards by tokens too.
-
-    With ``submit`` (``Executor.submit`` of worker processes), shards are serialised and
-    written by a worker (the same bytes), at most two at a time; :meth:`close` waits for them."""
-
-    def __init__(self, path: PathLike, shard_size: int = 1000,
-                 shard_tokens: int = 200_000,
-                 submit: Optional[Callable[..., "Future[object]"]] = None) -> None:
-        if shard_size < 1 or shard_tokens < 1:
-            raise ValueError(f"shard sizes must be positive, got {shard_size}, {shard_tokens}")
-        self.path = Path(path)
-        self.shard_size = shard_size
-        self.shard_tokens = shard_tokens
-        self.submit = submit
-        self.count = 0
-        self.shards = 0
-        self._tokens = 0
-        self._bin = FastDocBin()
-        self._writing: Deque["Future[object]"] = deque()
-        if self.path.is_dir():
-            shutil.rmtree(self.path)
-        elif self.path.exists():
-            self.path.unlink()
-
-    def add(self, doc: Doc) -> None:
-        self.add_packed(self._bin.pack(doc))
-
-    def add_packed(self, packed: PackedDoc) -> None:
-        """Add a Doc packed by :meth:`FastDocBin.pack`."""
-        self._bin.add_packed(packed)
-        self.count += 1
-        self._tokens += len(packed[0])
-        if len(self._bin) >= self.shard_size or self._tokens >= self.shard_tokens:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self.shards == 0:
-            self.path.mkdir(parents=True)
-        self._write(self.path / f"shard-{self.shards:05d}.spacy")
-        self.shards += 1
-        self._bin = FastDocBin()
-        self._tokens = 0
-
-    def _write(self, path: Path) -> None:
-        if self.submit is None:
-            self._bin.to_disk(path)
-            return
-        while len(self._writing) >= 2:
-            _result(self._writing.popleft())
-        self._writing.append(self.submit(_write_docbin, str(path), self._bin.parts()))
-
-    def close(self) -> None:
-        if self.shards == 0:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._write(self.path)
-        elif len(self._bin):
-            self._flush()
-        while self._writing:
-            _result(self._writing.popleft())
-
-
-class TokenCache:
+class CachingTokenizer:
     """Stands in for ``nlp`` in :func:`doc_from_document`: tokenises a text once and hands out
     copies while the same text comes again (CDWA reuses the tokens of CDWC).
 
@@ -314,11 +172,6 @@ class BuildReport:
     alignment: Dict[str, Dict[str, object]] = field(default_factory=dict)
     knowledge_base: Dict[str, object] = field(default_factory=dict)
     outputs: Dict[str, str] = field(default_factory=dict)
-
-    def count(self, category: str, mentions: Iterable[Mention]) -> None:
-        counter = self.mentions.setdefault(category, Counter())
-        for mention in mentions:
-            counter[mention.type] += 1
 
     def total(self, category: str) -> int:
         return sum(self.mentions.get(category, Counter()).values())
@@ -411,9 +264,9 @@ def _alignment_dict(report: AlignmentReport) -> Dict[str, object]:
 # --------------------------------------------------------------------------------------------
 # Reading (always in the building process): parse, drop repeated PMIDs and gold abstracts
 
-#: ``BuildReport.count`` calls, merged: category -> per-type counts, both in first-call order.
-#: Adding them to the report (:func:`_apply_counts`) leaves it as the calls themselves would,
-#: down to the order of its keys.
+#: Mention counts by category -> per-type counts, both in first-count order. Adding them to the
+#: report (:func:`_apply_counts`) in input order leaves it as a one-process build does, down to
+#: the order of its keys.
 Counts = Dict[str, Counter]
 
 
@@ -517,7 +370,7 @@ class _DocumentWork:
     the Docs, and their statistics (into the :class:`_Accumulators` given)."""
 
     def __init__(self, kb: KnowledgeBase, labeller: Optional[Callable[[Document], List[Mention]]],
-                 tokens: TokenCache, types: Sequence[str], require_kb: bool, docbin: bool,
+                 tokens: CachingTokenizer, types: Sequence[str], require_kb: bool, docbin: bool,
                  pack: bool) -> None:
         self.kb = kb
         self.labeller = labeller
@@ -570,7 +423,7 @@ class _DocumentWork:
 # Worker processes: each gets the knowledge bases, the labeller and a pipeline (the ``nlp``
 # given, or a biomedical one made before the fork, so that what spaCy imports to make one is
 # imported once) with the fork; a worker renews the biomedical one as a build in one process
-# does (see :class:`TokenCache`).
+# does (see :class:`CachingTokenizer`).
 _WORK: Optional[_DocumentWork] = None
 
 
@@ -578,76 +431,17 @@ def _start_worker(kb: KnowledgeBase, labeller: Optional[Callable[[Document], Lis
                   nlp: Language, renew: bool, types: Sequence[str], require_kb: bool,
                   docbin: bool) -> None:
     global _WORK
-    tokens = TokenCache(nlp, make_bio_nlp if renew else None)
+    tokens = CachingTokenizer(nlp, make_bio_nlp if renew else None)
     _WORK = _DocumentWork(kb, labeller, tokens, types, require_kb, docbin, pack=True)
 
 
-def _work_chunk(items: Sequence[Tuple[Document, bool]]
-                ) -> Tuple[List[DocResult], _Accumulators, Optional["_WorkerError"]]:
-    """The results of a chunk of abstracts, up to the first that fails (and its error)."""
+def _work_chunk(items: Sequence[Tuple[Document, bool]]) -> Tuple[List[DocResult], _Accumulators]:
+    """The results of a chunk of abstracts. An error is raised in the building process by the
+    executor, as the same type with the same message (the worker's traceback as its cause)."""
     assert _WORK is not None, "worker not started"
     acc = _Accumulators()
     strings: Dict[int, str] = {}
-    results: List[DocResult] = []
-    try:
-        for document, labelled in items:
-            results.append(_WORK(document, labelled, acc, strings))
-    except Exception as err:  # carried to the building process, raised there
-        return results, acc, _WorkerError(err)
-    return results, acc, None
-
-
-def _write_docbin(path: str, parts: Sequence[object]) -> Optional["_WorkerError"]:
-    """Serialise and write a DocBin shard (see :meth:`DocBinWriter._write`)."""
-    try:
-        FastDocBin.from_parts(parts).to_disk(path)
-    except Exception as err:
-        return _WorkerError(err)
-    return None
-
-
-def _result(future: "Future[object]") -> object:
-    """A worker's result; its error, if any, raised here."""
-    result = future.result()
-    if isinstance(result, _WorkerError):
-        result.reraise()
-    return result
-
-
-class WorkerTraceback(Exception):
-    """The traceback of an exception raised in a worker process (the ``__cause__`` of the
-    exception raised in the building process)."""
-
-    def __str__(self) -> str:
-        return "\n\n" + str(self.args[0] if self.args else "")
-
-
-class _WorkerError:
-    """An exception of a worker, to be raised in the building process as the same type with
-    the same message (a :class:`CorpusFormatError` names its file and line there as here)."""
-
-    def __init__(self, err: Exception) -> None:
-        self.traceback = "".join(traceback.format_exception(type(err), err, err.__traceback__))
-        self.corpus: Optional[Tuple[type, str, Optional[int], str]] = None
-        self.error: Optional[BaseException] = None
-        if isinstance(err, CorpusFormatError):  # takes (path, line, problem): rebuilt
-            self.corpus = (type(err), err.path, err.line, err.problem)
-            return
-        try:
-            copy = pickle.loads(pickle.dumps(err))
-            same = type(copy) is type(err) and str(copy) == str(err)
-        except Exception:
-            same = False
-        self.error = err if same else RuntimeError(f"{type(err).__name__}: {err}")
-
-    def reraise(self) -> None:
-        if self.corpus is not None:
-            cls, path, line, problem = self.corpus
-            error: BaseException = cls(path, line, problem)
-        else:
-            assert self.error is not None
-            error = self.error
-        raise error from WorkerTraceback(self.traceback)
+    return [_WORK(document, labelled, acc, strings) for document, labelled in items], acc
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
@@ -661,7 +455,7 @@ def _mp_context() -> multiprocessing.context.BaseContext:
 # The build
 
 
-class _Sink:
+class _ResultWriter:
     """Puts the results of the abstracts, in input order, into the report and the outputs."""
 
     def __init__(self, report: BuildReport, writers: Dict[str, PubTatorWriter],
@@ -723,7 +517,7 @@ class _Workers:
         self.executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _build_in_workers(reader: _Reader, sink: _Sink, acc: _Accumulators, workers: _Workers,
+def _build_in_workers(reader: _Reader, sink: _ResultWriter, acc: _Accumulators, workers: _Workers,
                       chunk_size: int) -> None:
     """The reading stays here and sends chunks of ``chunk_size`` abstracts to the workers, at
     most ``4 * n_process`` chunks at a time, whose results are taken in input order. A reading
@@ -732,12 +526,10 @@ def _build_in_workers(reader: _Reader, sink: _Sink, acc: _Accumulators, workers:
 
     def finish() -> None:
         future, counts = in_flight.popleft()
-        results, part, error = future.result()  # type: ignore[misc]
+        results, part = future.result()  # type: ignore[misc]
         for before, result in zip(counts, results):
             sink.add(before, result)
         acc.merge(part)
-        if error is not None:
-            error.reraise()
 
     read_error: Optional[Exception] = None
     items = iter(reader)
@@ -789,7 +581,7 @@ def build_weak_datasets(
     ``report.json`` to ``output_dir`` from PubTator inputs (and dictionary-labelled
     ``unlabeled`` inputs, which need ``labeller``: a function from a Document to its mentions).
     Without ``nlp``, the biomedical tokenizer is used and renewed now and then (see
-    :class:`TokenCache`); a given ``nlp`` is used throughout (its vocabulary then grows).
+    :class:`CachingTokenizer`); a given ``nlp`` is used throughout (its vocabulary then grows).
 
     With ``n_process`` > 1, the per-abstract work (labelling, filtering, tokenisation, Docs)
     runs in that many worker processes (forked where the platform can: they share ``kb``,
@@ -818,12 +610,12 @@ def build_weak_datasets(
     try:
         with PubTatorWriter(out / "CDWC.PubTator.gz") as cdwc_out, \
                 PubTatorWriter(out / "CDWA.PubTator.gz") as cdwa_out:
-            sink = _Sink(report, {"CDWC": cdwc_out, "CDWA": cdwa_out}, bins, workers is not None,
+            sink = _ResultWriter(report, {"CDWC": cdwc_out, "CDWA": cdwa_out}, bins, workers is not None,
                          progress)
             try:
                 if workers is None:
-                    tokens = (TokenCache(nlp) if nlp is not None
-                              else TokenCache(make_bio_nlp(), make_bio_nlp))
+                    tokens = (CachingTokenizer(nlp) if nlp is not None
+                              else CachingTokenizer(make_bio_nlp(), make_bio_nlp))
                     work = _DocumentWork(kb, labeller, tokens, types, require_kb, docbin,
                                          pack=False)
                     for document, labelled, before in reader:

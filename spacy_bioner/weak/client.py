@@ -4,10 +4,11 @@
 :class:`FetchResult` in which every PMID asked for is either fetched or listed as failed with a
 reason. Requests go out in batches of at most 100 PMIDs, through a thread-safe rate limiter
 (3 requests/s, 10/s with an NCBI API key), and are retried with capped exponential backoff and
-jitter on HTTP 429 (honouring Retry-After), 5xx, connection errors, timeouts and truncated or
-malformed bodies. PMIDs missing from an answer are asked for again in smaller batches. Results
-go to an optional :class:`~spacy_bioner.weak.cache.PmidCache`, batch by batch, so an
-interrupted run resumes where it stopped.
+jitter on HTTP 429 (honouring Retry-After), 5xx, connection errors and timeouts (urllib3's
+``Retry`` on the session's ``HTTPAdapter``) and on truncated or malformed bodies (here). PMIDs
+missing from an answer are asked for again in smaller batches. Results go to an optional
+:class:`~spacy_bioner.weak.cache.PmidCache`, batch by batch, so an interrupted run resumes where
+it stopped.
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ from pathlib import Path
 from typing import Any, Callable, Deque, Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
 
 import requests
+from requests.adapters import HTTPAdapter
 from tqdm import tqdm
+from urllib3.exceptions import MaxRetryError
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
 
 from .. import __version__
 from ..corpus.document import CorpusFormatError, Document, Mention, Relation
@@ -54,12 +59,12 @@ class FetchError(Exception):
 
 
 class _Retryable(Exception):
-    """An attempt failed in a way worth retrying; ``retry_after`` is the server's wish, if any."""
+    """A request failed in a way that urllib3 cannot see but a new request may mend (a body cut
+    short or malformed); ``reason`` says how."""
 
-    def __init__(self, reason: str, retry_after: Optional[float] = None) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.retry_after = retry_after
 
 
 class RateLimiter:
@@ -140,9 +145,32 @@ def parse_retry_after(value: Optional[str]) -> Optional[float]:
     return max(0.0, when.timestamp() - time.time())
 
 
+class _ClientRetry(Retry):
+    """urllib3's Retry deciding *what* is retried (HTTP 408/429/5xx, connection errors, read
+    timeouts, GETs only), the client deciding *how long* to wait (:class:`RetryPolicy`, with its
+    jitter and Retry-After cap, through the client's ``sleep``) and spacing every retry by the
+    rate limiter."""
+
+    client: Optional["_BatchClient"] = None
+
+    def new(self, **kw: Any) -> "_ClientRetry":
+        retry = super().new(**kw)
+        retry.client = self.client
+        return retry
+
+    def sleep(self, response: Optional[BaseHTTPResponse] = None) -> None:
+        assert self.client is not None, "a _ClientRetry belongs to a client"
+        error = self.history[-1].error if self.history else None
+        retry_after = None if response is None else parse_retry_after(response.headers.get("Retry-After"))
+        reason = f"HTTP {response.status}" if response is not None else f"{type(error).__name__}: {error}"
+        self.client._pause(self.client._sent - 1, retry_after, self.client._name, reason)
+        self.client._before_request()
+
+
 @dataclass(frozen=True)
-class MeshIndexing:
-    """The MeSH indexing of one PubMed record (all ids are MeSH unique ids, in record order)."""
+class ArticleMeshIndexing:
+    """The MeSH indexing of one PubMed record (all ids are MeSH unique ids, in record order); the
+    indexing of many PMIDs, as the knowledge base reads it, is :class:`spacy_bioner.vocabularies.MeshIndexing`."""
 
     descriptors: Tuple[str, ...] = ()  # MeshHeading/DescriptorName/@UI
     major: Tuple[str, ...] = ()  # descriptors marked major topic (on the descriptor or a qualifier)
@@ -158,7 +186,7 @@ class MeshIndexing:
         return {k: list(getattr(self, k)) for k in ("descriptors", "major", "substances", "supplementary")}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "MeshIndexing":
+    def from_json(cls, data: Mapping[str, Any]) -> "ArticleMeshIndexing":
         return cls(**{k: tuple(data[k]) for k in ("descriptors", "major", "substances", "supplementary")})
 
 
@@ -169,7 +197,7 @@ class FetchResult:
 
     requested: List[str] = field(default_factory=list)  # unique PMIDs, in the order asked
     documents: Dict[str, Document] = field(default_factory=dict)
-    mesh: Dict[str, MeshIndexing] = field(default_factory=dict)  # EUtilsClient only
+    mesh: Dict[str, ArticleMeshIndexing] = field(default_factory=dict)  # EUtilsClient only
     failed: Dict[str, str] = field(default_factory=dict)
     duplicates: List[str] = field(default_factory=list)  # PMIDs asked for more than once
     from_cache: Set[str] = field(default_factory=set)
@@ -203,7 +231,10 @@ def dedupe_pmids(pmids: Iterable[Union[str, int]]) -> Tuple[List[str], List[str]
 
 
 class _BatchClient:
-    """Shared machinery: batching, rate limit, retries, partial answers, cache, bookkeeping."""
+    """Shared machinery: batching, rate limit, retries, partial answers, cache, bookkeeping.
+
+    The session (a given one too) gets an ``HTTPAdapter`` with :class:`_ClientRetry` mounted for
+    the service's URL."""
 
     kind = ""  # cache namespace
     service = ""  # name used in messages
@@ -242,6 +273,15 @@ class _BatchClient:
         self.session.headers["User-Agent"] = user_agent or (
             f"spacy_bioner/{__version__} python-requests/{requests.__version__}"
         )
+        self._transport_retry = _ClientRetry(
+            total=retry.max_retries, status_forcelist=_RETRY_STATUS, allowed_methods={"GET"},
+            respect_retry_after_header=True, raise_on_status=False, raise_on_redirect=False,
+        )  # fmt: skip
+        self._transport_retry.client = self
+        self._adapter = HTTPAdapter(max_retries=self._transport_retry)
+        self.session.mount(self.url, self._adapter)
+        self._sent = 0
+        self._name = ""
 
     # -- to be provided by subclasses --------------------------------------------------------
     def _params(self, batch: List[str]) -> Dict[str, str]:
@@ -358,34 +398,56 @@ class _BatchClient:
 
     # -- one batch, with retries ---------------------------------------------------------------
     def _request(self, batch: List[str], result: FetchResult) -> Dict[str, Any]:
+        """The records of one batch. HTTP 408/429/5xx, connection errors and timeouts are retried
+        by urllib3 (:class:`_ClientRetry` on the session's adapter); a truncated or malformed
+        body, which urllib3 never sees, is retried here. Both draw on one budget of
+        ``max_retries + 1`` requests per batch."""
         name = f"{self.service} answer for PMIDs {batch[0]}..{batch[-1]} ({len(batch)})"
         attempts = self.retry.max_retries + 1
-        for attempt in range(attempts):
-            self.limiter.acquire()
-            result.n_requests += 1
-            try:
-                return self._attempt(batch, name)
-            except _Retryable as err:
-                if attempt + 1 == attempts:
-                    raise FetchError(f"{err.reason} (gave up after {attempts} attempts)") from None
-                delay = self.retry.delay(attempt, err.retry_after, self.rng)
-                logger.warning("%s: %s; retrying in %.1f s", name, err.reason, delay)
-                self.sleep(delay)
-        raise AssertionError("unreachable")
+        self._sent = 0
+        try:
+            while True:
+                self._adapter.max_retries = self._transport_retry.new(
+                    total=attempts - self._sent - 1, history=())
+                self._before_request()
+                try:
+                    return self._attempt(batch, name, attempts)
+                except _Retryable as err:
+                    if self._sent >= attempts:
+                        raise FetchError(f"{err.reason} (gave up after {attempts} attempts)") from None
+                    self._pause(self._sent - 1, None, name, err.reason)
+        finally:
+            result.n_requests += self._sent
 
-    def _attempt(self, batch: List[str], name: str) -> Dict[str, Any]:
+    def _before_request(self) -> None:
+        """Every request, retries included: wait for the rate limiter, count it."""
+        self.limiter.acquire()
+        self._sent += 1
+
+    def _pause(self, attempt: int, retry_after: Optional[float], name: str, reason: str) -> None:
+        """Wait after failed attempt ``attempt`` (0-based) of a batch, before the next request."""
+        delay = self.retry.delay(attempt, retry_after, self.rng)
+        logger.warning("%s: %s; retrying in %.1f s", name, reason, delay)
+        self.sleep(delay)
+
+    def _attempt(self, batch: List[str], name: str, attempts: int) -> Dict[str, Any]:
+        gave_up = f"(gave up after {attempts} attempts)"
+        self._name = name
         try:
             resp = self.session.get(self.url, params=self._params(batch), timeout=self.timeout)
-        except requests.Timeout as err:
-            raise _Retryable(f"timed out ({type(err).__name__})") from None
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError) as err:
+        except requests.ConnectionError as err:
+            if isinstance(err.args[0] if err.args else None, MaxRetryError):  # urllib3 gave up
+                raise FetchError(f"connection failed or timed out ({type(err.args[0].reason).__name__}: "
+                                 f"{err.args[0].reason}) {gave_up}") from None
             raise _Retryable(f"connection failed or body cut short ({type(err).__name__}: {err})") from None
+        except (requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError) as err:
+            raise _Retryable(f"timed out, or body cut short ({type(err).__name__}: {err})") from None
         except requests.RequestException as err:  # bad URL, too many redirects: retrying won't help
             raise FetchError(f"request to {self.url} failed: {type(err).__name__}: {err}") from None
         status = resp.status_code
-        if status in _RETRY_STATUS:
-            raise _Retryable(f"HTTP {status}", parse_retry_after(resp.headers.get("Retry-After")))
+        if status in _RETRY_STATUS:  # what urllib3 retried until the budget ran out
+            raise FetchError(f"HTTP {status} {gave_up}")
         if status != 200:
             raise FetchError(f"HTTP {status} from {self.url}: {resp.text[:200]!r}")
         body = resp.content
@@ -532,9 +594,9 @@ def _abstract(parent: Optional[ET.Element], section_labels: bool) -> str:
     return " ".join(parts)
 
 
-def _mesh(citation: Optional[ET.Element]) -> MeshIndexing:
+def _mesh(citation: Optional[ET.Element]) -> ArticleMeshIndexing:
     if citation is None:
-        return MeshIndexing()
+        return ArticleMeshIndexing()
     descriptors, major = [], []
     for heading in citation.findall("MeshHeadingList/MeshHeading"):
         desc = heading.find("DescriptorName")
@@ -547,13 +609,13 @@ def _mesh(citation: Optional[ET.Element]) -> MeshIndexing:
             major.append(ui)
     substances = [e.get("UI") for e in citation.findall("ChemicalList/Chemical/NameOfSubstance")]
     suppl = [e.get("UI") for e in citation.findall("SupplMeshList/SupplMeshName")]
-    return MeshIndexing(tuple(descriptors), tuple(major), tuple(u for u in substances if u),
+    return ArticleMeshIndexing(tuple(descriptors), tuple(major), tuple(u for u in substances if u),
                         tuple(u for u in suppl if u))
 
 
 def parse_pubmed_xml(body: Union[bytes, str], *, name: str = "<string>",
-                     section_labels: bool = True) -> Dict[str, Tuple[Document, MeshIndexing]]:
-    """``{pmid: (Document(title, abstract), MeshIndexing)}`` from an efetch PubmedArticleSet.
+                     section_labels: bool = True) -> Dict[str, Tuple[Document, ArticleMeshIndexing]]:
+    """``{pmid: (Document(title, abstract), ArticleMeshIndexing)}`` from an efetch PubmedArticleSet.
 
     Raises ValueError (naming ``name`` and the record) when the XML is unparseable, its root is
     not PubmedArticleSet (efetch error pages), or an article has no PMID.
@@ -564,7 +626,7 @@ def parse_pubmed_xml(body: Union[bytes, str], *, name: str = "<string>",
         raise ValueError(f"{name}: unparseable XML ({err})") from None
     if root.tag != "PubmedArticleSet":
         raise ValueError(f"{name}: root element is <{root.tag}>, expected <PubmedArticleSet>")
-    records: Dict[str, Tuple[Document, MeshIndexing]] = {}
+    records: Dict[str, Tuple[Document, ArticleMeshIndexing]] = {}
     for i, article in enumerate(root, start=1):
         if article.tag == "PubmedArticle":
             citation = article.find("MedlineCitation")
@@ -580,7 +642,7 @@ def parse_pubmed_xml(body: Union[bytes, str], *, name: str = "<string>",
             if book is not None:
                 title = _text(book.find("ArticleTitle")) or _text(book.find("Book/BookTitle"))
             abstract = _abstract(book, section_labels)
-            mesh = MeshIndexing()
+            mesh = ArticleMeshIndexing()
         else:
             continue  # e.g. DeleteCitation
         if not pmid:
@@ -595,7 +657,7 @@ def parse_pubmed_xml(body: Union[bytes, str], *, name: str = "<string>",
 class EUtilsClient(_BatchClient):
     """NCBI E-utilities efetch (db=pubmed, XML): title + abstract and MeSH indexing by PMID.
 
-    One request gives both, so :meth:`fetch`, :meth:`fetch_abstracts` and :meth:`fetch_mesh`
+    One request gives both, so :meth:`fetch` and :meth:`fetch_abstracts`
     return the same :class:`FetchResult` with ``documents`` (no mentions) and ``mesh`` filled.
     With an ``api_key`` the default rate is 10 requests/s instead of 3.
     """
@@ -630,9 +692,6 @@ class EUtilsClient(_BatchClient):
     def fetch_abstracts(self, pmids: Iterable[Union[str, int]]) -> FetchResult:
         return self._fetch(pmids)
 
-    def fetch_mesh(self, pmids: Iterable[Union[str, int]]) -> FetchResult:
-        return self._fetch(pmids)
-
     def _params(self, batch: List[str]) -> Dict[str, str]:
         params = {"db": "pubmed", "id": ",".join(batch), "retmode": "xml", "tool": self.tool}
         if self.email:
@@ -641,16 +700,16 @@ class EUtilsClient(_BatchClient):
             params["api_key"] = self.api_key
         return params
 
-    def _parse(self, body: bytes, name: str) -> Dict[str, Tuple[Document, MeshIndexing]]:
+    def _parse(self, body: bytes, name: str) -> Dict[str, Tuple[Document, ArticleMeshIndexing]]:
         return parse_pubmed_xml(body, name=name, section_labels=self.section_labels)
 
-    def _to_json(self, record: Tuple[Document, MeshIndexing]) -> Dict[str, Any]:
+    def _to_json(self, record: Tuple[Document, ArticleMeshIndexing]) -> Dict[str, Any]:
         doc, mesh = record
         return {"title": doc.title, "abstract": doc.abstract, "mesh": mesh.to_json()}
 
-    def _from_json(self, pmid: str, data: Any, source: str) -> Tuple[Document, MeshIndexing]:
+    def _from_json(self, pmid: str, data: Any, source: str) -> Tuple[Document, ArticleMeshIndexing]:
         return (Document(pmid, data["title"], data["abstract"], [], [], source),
-                MeshIndexing.from_json(data["mesh"]))
+                ArticleMeshIndexing.from_json(data["mesh"]))
 
-    def _store(self, result: FetchResult, pmid: str, record: Tuple[Document, MeshIndexing]) -> None:
+    def _store(self, result: FetchResult, pmid: str, record: Tuple[Document, ArticleMeshIndexing]) -> None:
         result.documents[pmid], result.mesh[pmid] = record

@@ -137,18 +137,13 @@ def stats_from_file(path: PathLike, name: Optional[str] = None,
     path = Path(path)
     label = name or path.name.split(".")[0]
     if path.suffix == ".spacy" or path.is_dir():
-        from spacy.tokens import DocBin
         from spacy.vocab import Vocab
 
+        from ..corpus.docbin import read_docbins
+
         stats = DatasetStats(label)
-        files = sorted(path.rglob("*.spacy")) if path.is_dir() else [path]
-        for file in files:
-            try:
-                doc_bin = DocBin(store_user_data=True).from_disk(file)
-            except Exception as err:  # msgpack/zlib errors: name the file
-                raise ValueError(f"{file}: not a readable DocBin file ({err})") from err
-            for doc in doc_bin.get_docs(Vocab()):
-                stats.add_doc(doc)
+        for doc in read_docbins(path, Vocab()):
+            stats.add_doc(doc)
         return stats
     from ..corpus.pubtator import read_pubtator
     from ..corpus.tokenizer import make_bio_nlp
