@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 import numpy
 import srsly
 from spacy.attrs import IDX, LENGTH
+from spacy.strings import hash_string
 from spacy.tokens import Doc
 from thinc.api import Model, deserialize_attr, serialize_attr
 
@@ -42,44 +43,61 @@ class TermMatcher:
     """Greedy longest match of dictionary terms over token boundaries: a term matches from the
     start of one token to the end of another (lower-cased; case-exact terms only in their own
     forms). Terms are found through their first word and their lengths, so a token that starts no
-    term costs one lookup; memory is a few dicts (about 50 MB for 140,000 terms, where
-    pyahocorasick's character trie over the same terms took 350 MB). Local abbreviations:
-    ``long form ( ABBR )`` whose long form ends a match gives every token ``ABBR`` (same case)
-    of the document the long form's type."""
+    term costs one lookup. Terms are held as 64-bit hashes (spaCy's ``hash_string``) in dicts and
+    the state as one packed string: about 30 MB for 140,000 terms (pyahocorasick's character
+    trie over the same terms took 350 MB). Local abbreviations: ``long form ( ABBR )`` whose long
+    form ends a match gives every token ``ABBR`` (same case) of the document the long form's type.
+
+    ``state``: ``DictionaryLabeller.to_state()`` (``terms`` as ``[key, type, forms]``) or the packed
+    form of :meth:`to_state` (``keys``, ``types``, ``exact``)."""
 
     def __init__(self, state: Dict[str, Any]) -> None:
         try:
-            self.types: Dict[str, int] = {}
-            self.exact: Dict[str, int] = {}
-            self.lengths: Dict[str, Tuple[int, ...]] = {}  # first word -> term lengths, longest first
-            lengths: Dict[str, Set[int]] = {}
-            for key, entity_type, forms in state["terms"]:
-                type_id = TYPES.index(entity_type) if entity_type in TYPES else -1
-                if type_id < 0:
-                    continue
-                if forms is None:
-                    self.types[key] = type_id
-                else:
-                    for form in forms:
-                        self.exact[form] = type_id
-                lengths.setdefault(_first_word(key), set()).add(len(key))
-            self.lengths = {first: tuple(sorted(values, reverse=True)) for first, values in lengths.items()}
-            self.learned = frozenset(state["learned"])
-            self.max_abbreviation = int(state["max_abbreviation"])
-            self.local_abbreviations = bool(state["local_abbreviations"])
-        except (KeyError, TypeError, ValueError) as err:
+            packed = state if "keys" in state else self.pack(state)
+            keys = packed["keys"].split("\n") if packed["keys"] else []
+            type_ids = bytes(packed["types"])
+            if len(type_ids) != len(keys) or any(t >= len(TYPES) for t in type_ids):
+                raise ValueError(f"{len(keys)} keys, {len(type_ids)} types")
+            self.types: Dict[int, int] = {hash_string(key): t for key, t in zip(keys, type_ids)}
+            self.exact: Dict[str, int] = {str(form): int(t) for form, t in packed["exact"]}
+            lengths: Dict[int, Set[int]] = {}
+            for key in keys + [form.lower() for form in self.exact]:
+                lengths.setdefault(hash_string(_first_word(key)), set()).add(len(key))
+            # first word's hash -> its terms' lengths, longest first
+            self.lengths: Dict[int, Tuple[int, ...]] = {
+                first: tuple(sorted(values, reverse=True)) for first, values in lengths.items()}
+            self.learned = frozenset(packed["learned"])
+            self.max_abbreviation = int(packed["max_abbreviation"])
+            self.local_abbreviations = bool(packed["local_abbreviations"])
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise ValueError(f"not a dictionary state ({type(err).__name__}: {err})") from err
         self.terms = len(self.types) + len(self.exact)
+        self._packed = {key: packed[key] for key in ("keys", "types", "exact", "learned", "max_abbreviation",
+                                                      "local_abbreviations")}
+
+    @staticmethod
+    def pack(state: Dict[str, Any]) -> Dict[str, Any]:
+        """A labeller's state with its terms packed: one newline-joined string of the any-case
+        keys, one byte per key for its type, the case-exact forms with theirs."""
+        keys: List[str] = []
+        types = bytearray()
+        exact: List[List[Any]] = []
+        for key, entity_type, forms in state["terms"]:
+            if entity_type not in TYPES:
+                continue
+            if "\n" in key:
+                raise ValueError(f"term {key!r} contains a newline")
+            if forms is None:
+                keys.append(key)
+                types.append(TYPES.index(entity_type))
+            else:
+                exact += [[form, TYPES.index(entity_type)] for form in forms]
+        return {"keys": "\n".join(keys), "types": bytes(types), "exact": exact, "learned": list(state["learned"]),
+                "max_abbreviation": state["max_abbreviation"], "local_abbreviations": state["local_abbreviations"]}
 
     def to_state(self) -> Dict[str, Any]:
-        """The state this matcher was built from (terms in a canonical order)."""
-        exact: Dict[str, List[str]] = {}
-        for form in self.exact:
-            exact.setdefault(form.lower(), []).append(form)
-        terms = [[key, TYPES[t], None] for key, t in self.types.items()]
-        terms += [[key, TYPES[self.exact[forms[0]]], sorted(forms)] for key, forms in exact.items()]
-        return {"terms": sorted(terms, key=lambda term: term[0]), "learned": sorted(self.learned),
-                "max_abbreviation": self.max_abbreviation, "local_abbreviations": self.local_abbreviations}
+        """The packed state (msgpack-able) this matcher was built from."""
+        return dict(self._packed)
 
     def spans(self, text: str, starts: Sequence[int], ends: Sequence[int]) -> List[Tuple[int, int, int]]:
         """``(first token, last token + 1, type id)`` of each match, left to right."""
@@ -91,8 +109,7 @@ class TermMatcher:
         while i < n:
             start = starts[i]
             word = lowered[start : ends[i]]
-            first = word if word.isalnum() else _first_word(word)
-            lengths = self.lengths.get(first)
+            lengths = self.lengths.get(hash_string(word if word.isalnum() else _first_word(word)))
             match = None
             if lengths is not None:
                 for length in lengths:  # longest first
@@ -101,7 +118,7 @@ class TermMatcher:
                         continue
                     type_id = self.exact.get(text[start : start + length])
                     if type_id is None:
-                        type_id = self.types.get(lowered[start : start + length])
+                        type_id = self.types.get(hash_string(lowered[start : start + length]))
                     if type_id is not None:
                         match = (i, last + 1, type_id)
                         break
