@@ -258,20 +258,50 @@ def _serialize_module(module: Optional[torch.nn.Module]) -> bytes:
 
 
 def _deserialize_module(current: Any, data: bytes, device: "torch.device") -> Optional[torch.nn.Module]:
-    msg = srsly.msgpack_loads(data)
+    return _load_module(current, [data], device)
+
+
+def _load_module(current: Any, held: List[bytes], device: "torch.device") -> Optional[torch.nn.Module]:
+    """The module saved by :func:`_serialize_module`, from ``held``'s one element.
+
+    A loaded pipeline's peak memory counts the copies of the weights alive at once: the element is
+    popped (its copy is freed once decoded) and the weights' bytes are dropped once read, before
+    the module is built. (Building it on the meta device would save one more copy, but torch's
+    meta kernels import ``torch._dynamo``: about 70 MB and over a second, more than they save.)
+    """
+    msg = srsly.msgpack_loads(held.pop())
     if msg["module"] is None:
         return current
-    if msg["module"] not in TORCH_MODULES:
-        raise ValueError(f"Cannot load torch module {msg['module']!r}: not registered (known: {sorted(TORCH_MODULES)})")
-    module = TORCH_MODULES[msg["module"]](msg["config"])
-    state = torch.load(io.BytesIO(msg["state"]), map_location=device, weights_only=True)
+    name = msg["module"]
+    if name not in TORCH_MODULES:
+        raise ValueError(f"Cannot load torch module {name!r}: not registered (known: {sorted(TORCH_MODULES)})")
+    config, state_bytes = msg["config"], msg.pop("state")
+    del msg
+    state = torch.load(io.BytesIO(state_bytes), map_location=device, weights_only=True)
+    del state_bytes
+    module = TORCH_MODULES[name](config)
     module.load_state_dict(state)
     return module.to(device)
 
 
+class LazyTorchShim(PyTorchShim):
+    """A PyTorchShim whose module is rebuilt from its saved config (:data:`TORCH_MODULES`)."""
+
+    def from_bytes(self, bytes_data: bytes) -> "LazyTorchShim":
+        """As ``PyTorchShim.from_bytes``, without keeping the decoded message while the weights load."""
+        device = get_torch_default_device()
+        msg = srsly.msgpack_loads(bytes_data)
+        self.cfg = msg["config"]
+        held = [msg.pop("state")]
+        del msg
+        self._model = _load_module(self._model, held, device)
+        self._grad_scaler.to_(device)
+        return self
+
+
 def lazy_torch_shim(mixed_precision: bool = False) -> PyTorchShim:
     """A PyTorchShim without a module yet; :func:`set_torch_module` fills it at initialize."""
-    return PyTorchShim(
+    return LazyTorchShim(
         None,
         mixed_precision=mixed_precision,
         serialize_model=_serialize_module,
