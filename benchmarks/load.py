@@ -175,6 +175,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error(f"{model_wheel}: no such wheel")
     if model_wheel is None and ("/" in model or Path(model).exists()) and not (Path(model) / "config.cfg").is_file():
         parser.error(f"{model}: not a pipeline folder (no config.cfg)")
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bioner-load-") as tmp:
         work = Path(tmp)
         if args.python:
@@ -193,6 +194,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     rows = [summarise('spacy.blank("en") (baseline)', samples["blank"], False),
             summarise(f"spacy.load({Path(name).name!r})", samples["load"], True, args.max_seconds, args.max_rss_mb)]
     print(f"environment: {label}")
+    print(f"load average (1 min) before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print("trf extra installed: " + ", ".join(f"{m} {'yes' if ok else 'no'}" for m, ok in found.items()))
     print(format_table(rows, args.max_seconds, args.max_rss_mb))
     passed = bool(rows[1]["seconds_ok"] and rows[1]["rss_ok"])
@@ -201,7 +203,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         tmp_out = args.output.with_name(args.output.name + ".tmp")
-        tmp_out.write_text(json.dumps({"environment": label, "installed": found, "rows": rows}, indent=2) + "\n",
+        tmp_out.write_text(json.dumps({"environment": label, "installed": found, "rows": rows,
+                                       "loadavg": [load_before, os.getloadavg()[0]]}, indent=2) + "\n",
                            encoding="utf-8")
         tmp_out.replace(args.output)
     return 0 if passed else 1
