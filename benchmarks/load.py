@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -178,8 +179,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bioner-load-") as tmp:
         work = Path(tmp)
-        if args.python:
-            python, label = args.python, f"{args.python} (as it is)"
+        if args.python:  # absolute (the children run in a temp folder), symlinks kept (a venv's python is one)
+            python = os.path.abspath(args.python) if os.sep in args.python else shutil.which(args.python) or args.python
+            label = f"{python} (as it is)"
         else:
             wheel = args.wheel or build_wheel(work / "wheel")
             venv = args.venv or work / "venv"
