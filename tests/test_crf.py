@@ -1,18 +1,25 @@
 """LinearChainCRF and BIO tags versus brute-force enumeration; thinc CRF layer glue."""
 
+import io
 import itertools
 
 import numpy
 import pytest
+import srsly
 import torch
 
 from spacy_bioner.models.crf import (
     NEG,
     LinearChainCRF,
+    _deserialize_module,
+    _serialize_module,
+    _split_state,
+    _ViewReader,
     crf_decode,
     crf_layer,
     get_torch_module,
     length_buckets,
+    register_torch_module,
 )
 from spacy_bioner.models.tags import (
     allowed_transitions,
@@ -331,3 +338,58 @@ def test_length_buckets():
     for g in groups:
         assert len(g) == 1 or len(g) * max(lengths[i] for i in g) <= 64
     assert groups[0] == [1]  # longer than the budget: alone
+
+
+# -- loading torch modules with one copy of the weights --------------------------------------
+def test_split_state_reads_the_weights_in_place():
+    """The state comes back as a view into the message (no copy); other entries are decoded."""
+    state = bytes(range(256)) * 1000
+    data = srsly.msgpack_dumps({"module": "X", "config": {"a": [1, 2], "b": "c" * 100_000}, "state": state})
+    entries, view = _split_state(data)  # the config is longer than the first prefix read
+    assert entries == {"module": "X", "config": {"a": [1, 2], "b": "c" * 100_000}}
+    assert isinstance(view, memoryview) and view.obj is data and view.tobytes() == state
+    assert _split_state(srsly.msgpack_dumps({"module": None})) == ({"module": None}, None)
+    # the state not last, or not bytes: decoded the ordinary way
+    entries, view = _split_state(srsly.msgpack_dumps({"state": b"xyz", "module": "X"}))
+    assert entries == {"module": "X"} and bytes(view) == b"xyz"
+    with pytest.raises(ValueError, match="Truncated"):
+        _split_state(data[:-10])
+
+
+def test_view_reader_is_a_seekable_file():
+    buf = io.BytesIO()
+    torch.save({"w": torch.arange(12.0).reshape(3, 4)}, buf)
+    reader = _ViewReader(memoryview(buf.getvalue()))
+    assert reader.read(2) == buf.getvalue()[:2] and reader.tell() == 2
+    reader.seek(-3, io.SEEK_END)
+    assert reader.read() == buf.getvalue()[-3:]
+    reader.seek(0)
+    assert torch.equal(torch.load(reader, weights_only=True)["w"], torch.arange(12.0).reshape(3, 4))
+
+
+class LoadTestLSTM(torch.nn.LSTM):
+    """An LSTM that says how to rebuild itself, as the project's torch modules do."""
+
+    @property
+    def config(self):
+        return {"input_size": self.input_size, "hidden_size": self.hidden_size, "bidirectional": self.bidirectional,
+                "batch_first": self.batch_first}
+
+
+def test_shim_loads_weights_and_config_built_buffers():
+    """The CRF's masks are computed from its config (not saved): they must not stay on the meta device."""
+    layer = initialised_crf_layer()
+    with torch.no_grad():
+        get_torch_module(layer).transitions.add_(0.5)
+    module = _deserialize_module(None, _serialize_module(get_torch_module(layer)), torch.device("cpu"))
+    for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+        assert not tensor.is_meta, name
+    assert torch.equal(module.transitions, get_torch_module(layer).transitions)
+    assert torch.equal(module.allowed, get_torch_module(layer).allowed)
+    register_torch_module("LoadTestLSTM", lambda config: LoadTestLSTM(**config))
+    lstm = LoadTestLSTM(3, 4, bidirectional=True, batch_first=True)
+    loaded = _deserialize_module(None, _serialize_module(lstm), torch.device("cpu"))
+    x = torch.randn(2, 5, 3)
+    assert torch.equal(loaded(x)[0], lstm(x)[0])  # the LSTM's flat weights follow the assigned tensors
+    with pytest.raises(ValueError, match="not registered"):
+        _deserialize_module(None, srsly.msgpack_dumps({"module": "Nope", "config": {}, "state": b""}), torch.device("cpu"))

@@ -96,9 +96,10 @@ def test_package_installs_in_a_fresh_venv_and_loads_offline(smoke_run: Path, tmp
                               str(wheels[-1]), str(model)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, timeout=900)
     assert install.returncode == 0, install.stdout[-3000:]
-    code = ("import json, spacy; nlp = spacy.load('en_bioner_cd'); "
+    code = ("import json, sys, spacy; nlp = spacy.load('en_bioner_cd'); "
+            "trf = [m for m in ('spacy_transformers', 'transformers') if m in sys.modules]; "
             "doc = nlp('Cisplatin-induced nephrotoxicity in rats.'); "
-            "print(json.dumps({'pipes': nlp.pipe_names, 'name': nlp.meta['name'], 'tokens': [t.text for t in doc], "
+            "print(json.dumps({'trf': trf, 'pipes': nlp.pipe_names, 'name': nlp.meta['name'], 'tokens': [t.text for t in doc], "
             "'file': spacy.util.get_package_path('en_bioner_cd').as_posix(), "
             # the packaged pipeline in two forked workers, torch threads unset (issue #24: it hung)
             "'n_process_2_same': [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in "
@@ -114,6 +115,7 @@ def test_package_installs_in_a_fresh_venv_and_loads_offline(smoke_run: Path, tmp
     assert loaded.returncode == 0, loaded.stdout[-3000:]
     result = json.loads(loaded.stdout.strip().splitlines()[-1])
     assert result["pipes"] == ["bioner"] and result["name"] == "bioner_cd"
+    assert result["trf"] == []  # a plain install (no trf extra) neither has nor imports transformers
     assert result["tokens"][:3] == ["Cisplatin", "-", "induced"]  # the biomedical tokenizer came along
     assert result["file"].startswith(str(venv))
     assert result["n_process_2_same"] is True

@@ -9,6 +9,9 @@
 Importing this package also registers scispaCy's ``abbreviation_detector`` factory.
 """
 
+import importlib
+from typing import Any
+
 import scispacy.abbreviation  # noqa: F401  (registers the "abbreviation_detector" factory)
 
 from .evaluate import (
@@ -19,10 +22,21 @@ from .evaluate import (
     evaluate_normalisation,
     gold_ids,
 )
-from .index import IndexParams, build_index, copy_index, load_index
 from .kb import BioKnowledgeBase, build_entities, normalise_alias, normalise_id, write_entities
-from .linker import TypedLinker
 from .pipe import BioNerLinker, make_bioner_linker
+
+# nmslib and scikit-learn (through scispaCy's candidate generator) load on first use of these
+# names: spaCy imports this package whenever it registers the bioner_linker factory.
+_LAZY = {"IndexParams": "index", "build_index": "index", "copy_index": "index", "load_index": "index",
+         "TypedLinker": "linker"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_TYPE_MAP",

@@ -8,14 +8,16 @@ whose only id is ``-1`` (or none) is unnormalisable: it is counted apart and not
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from spacy.language import Language
 
 from ..corpus.document import Document, Mention
 from ..evaluation.scorer import PRF
 from ..vocabularies import normalise_id
-from .linker import TypedLinker
+
+if TYPE_CHECKING:  # scispaCy's candidate generator imports scikit-learn: only when linking runs
+    from .linker import TypedLinker
 
 DEFAULT_TYPE_MAP: Dict[str, str] = {"Chemical": "Chemical", "Disease": "Disease"}
 UNNORMALISED = "-1"

@@ -16,16 +16,22 @@ saved pipeline needs no path outside itself.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import minibatch
 
 from .evaluate import DEFAULT_TYPE_MAP
-from .index import check_index_dir, copy_index, load_index
-from .kb import BioKnowledgeBase
-from .linker import Scored, TypedLinker
+
+if TYPE_CHECKING:
+    from .kb import BioKnowledgeBase
+    from .linker import Scored, TypedLinker
+
+# The index, the knowledge base and the linker (nmslib, scikit-learn via scispaCy's candidate
+# generator) are imported when a linker is built or loaded, not when spaCy registers the factory:
+# spaCy imports every installed factory on its first Language, so these imports would otherwise
+# slow down every spacy.blank / spacy.load in an environment with spacy_bioner installed.
 
 DEFAULT_CONFIG: Dict[str, Any] = {
     "index_path": None,
@@ -81,6 +87,9 @@ class BioNerLinker:
                     f"{self.name}: no linking index; set the config's index_path to a folder made by "
                     "`python -m spacy_bioner link build-kb`, or load a saved pipeline"
                 )
+            from .index import load_index
+            from .linker import TypedLinker
+
             generator = load_index(self.index_dir, ef_search=self.ef_search)
             self._linker = TypedLinker(
                 generator, k=self.k, threshold=self.threshold,
@@ -151,10 +160,14 @@ class BioNerLinker:
         """Copy the index folder's files into ``path`` (the component's folder of a pipeline)."""
         if self.index_dir is None:
             raise ValueError(f"{self.name}: cannot save a linker without an index (index_path is not set)")
+        from .index import copy_index
+
         copy_index(self.index_dir, path)
 
     def from_disk(self, path: Union[str, Path], *, exclude: Tuple[str, ...] = tuple()) -> "BioNerLinker":
         """Use the index saved in ``path`` (a pipeline's component folder) and load it."""
+        from .index import check_index_dir
+
         self.index_dir = check_index_dir(path)
         self._linker = None
         self.linker  # noqa: B018

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import srsly
@@ -257,21 +257,121 @@ def _serialize_module(module: Optional[torch.nn.Module]) -> bytes:
     return srsly.msgpack_dumps(msg)
 
 
-def _deserialize_module(current: Any, data: bytes, device: "torch.device") -> Optional[torch.nn.Module]:
-    msg = srsly.msgpack_loads(data)
-    if msg["module"] is None:
+_BIN_LENGTH_BYTES = {0xC4: 1, 0xC5: 2, 0xC6: 4}  # msgpack bin 8 / 16 / 32
+_PREFIX = 1 << 16
+
+
+def _split_state(data: Union[bytes, memoryview]) -> Tuple[Dict[str, Any], Optional[memoryview]]:
+    """Decode a msgpack map whose last entry is ``"state"`` (bytes) without copying those bytes.
+
+    Returns the other entries and a view of the state's bytes inside ``data`` (``None`` when the
+    map has no state). A map with the state elsewhere is decoded whole (the state is then a copy).
+    """
+    view = memoryview(data)
+    prefix = _PREFIX
+    while True:
+        unpacker = srsly.msgpack.Unpacker(raw=False)
+        unpacker.feed(view[:prefix])  # copies the prefix only: the entries before the weights
+        entries: Dict[str, Any] = {}
+        try:
+            size = unpacker.read_map_header()
+            for i in range(size):
+                key = unpacker.unpack()
+                at = unpacker.tell()
+                if key == "state" and i == size - 1 and at < len(view) and view[at] in _BIN_LENGTH_BYTES:
+                    start = at
+                    break
+                entries[key] = unpacker.unpack()
+            else:
+                state = entries.pop("state", None)
+                return entries, None if state is None else memoryview(state)
+            break
+        except srsly.msgpack.OutOfData:
+            if prefix >= len(view):
+                raise ValueError(f"Truncated torch module data ({len(view)} bytes)") from None
+            prefix *= 8
+    width = _BIN_LENGTH_BYTES[view[start]]
+    length = int.from_bytes(view[start + 1: start + 1 + width], "big")
+    begin = start + 1 + width
+    if begin + length > len(view):
+        raise ValueError(f"Truncated torch module data: {length} bytes of state announced, {len(view) - begin} present")
+    return entries, view[begin: begin + length]
+
+
+class _ViewReader(io.RawIOBase):
+    """A seekable read-only file over a memoryview: ``torch.load`` reads the weights from it in place."""
+
+    def __init__(self, view: memoryview) -> None:
+        super().__init__()
+        self._view = view
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._view[self._pos: self._pos + len(memoryview(buffer).cast("B"))]
+        memoryview(buffer).cast("B")[: len(chunk)] = chunk
+        self._pos += len(chunk)
+        return len(chunk)
+
+
+def _deserialize_module(current: Any, data: Union[bytes, memoryview], device: "torch.device") -> Optional[torch.nn.Module]:
+    """The module saved by :func:`_serialize_module`, with as few copies of its weights as possible.
+
+    A loaded pipeline's peak memory counts the copies of the weights alive at once: beside the ones
+    that spaCy and thinc hold while they load (the file's bytes, the decoded model message), only
+    one more. The weights are read in place from ``data`` (no decoded copy), and the module is built
+    first, then emptied to the meta device and handed the loaded tensors (``assign=True``). It is
+    not built on the meta device: torch's meta ``normal_`` imports ``torch._dynamo`` (70 MB, 1 s).
+    A module that computes buffers from its config (the CRF's masks, not saved) is built for real.
+    """
+    msg, weights = _split_state(data)
+    if msg.get("module") is None:
         return current
-    if msg["module"] not in TORCH_MODULES:
-        raise ValueError(f"Cannot load torch module {msg['module']!r}: not registered (known: {sorted(TORCH_MODULES)})")
-    module = TORCH_MODULES[msg["module"]](msg["config"])
-    state = torch.load(io.BytesIO(msg["state"]), map_location=device, weights_only=True)
-    module.load_state_dict(state)
+    name = msg["module"]
+    if name not in TORCH_MODULES:
+        raise ValueError(f"Cannot load torch module {name!r}: not registered (known: {sorted(TORCH_MODULES)})")
+    if weights is None:
+        raise ValueError(f"Torch module {name!r}: the saved data has no state")
+    module = TORCH_MODULES[name](msg["config"]).to_empty(device="meta")
+    state = torch.load(_ViewReader(weights), map_location=device, weights_only=True)
+    module.load_state_dict(state, assign=True)
+    if any(t.is_meta for t in (*module.parameters(), *module.buffers())):
+        module = TORCH_MODULES[name](msg["config"])
+        module.load_state_dict(state)
     return module.to(device)
+
+
+class LazyTorchShim(PyTorchShim):
+    """A PyTorchShim whose module is rebuilt from its saved config (:data:`TORCH_MODULES`)."""
+
+    def from_bytes(self, bytes_data: bytes) -> "LazyTorchShim":
+        """As ``PyTorchShim.from_bytes``, reading the module's data in place (see :func:`_deserialize_module`)."""
+        device = get_torch_default_device()
+        msg, state = _split_state(bytes_data)
+        if state is None:
+            raise ValueError("Torch layer data without a state")
+        self.cfg = msg["config"]
+        self._model = self._deserialize_model(self._model, state, device)
+        self._grad_scaler.to_(device)
+        return self
 
 
 def lazy_torch_shim(mixed_precision: bool = False) -> PyTorchShim:
     """A PyTorchShim without a module yet; :func:`set_torch_module` fills it at initialize."""
-    return PyTorchShim(
+    return LazyTorchShim(
         None,
         mixed_precision=mixed_precision,
         serialize_model=_serialize_module,

@@ -4,6 +4,9 @@
 ``spacy-transformers.TransformerListener.v1`` (listening to the pipeline's ``transformer``
 component; spacy-transformers windows long documents with its span getter), or
 ``spacy-transformers.Tok2VecTransformer.v3`` for a transformer owned by this component.
+
+Registering the architecture imports neither spacy-transformers nor transformers (a plain install
+has neither: they come with ``pip install "spacy_bioner[trf]"``); building it checks for them.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from spacy.tokens import Doc
 from thinc.api import ArgsKwargs, Model, chain, torch2xp, xp2torch
 from thinc.types import Floats2d
 
+from ..extras import require_trf
 from .bilstm_crf import TanhHead
 from .crf import crf_tagger, lazy_torch_shim, set_torch_module, torch_device
 
@@ -30,7 +34,9 @@ def build_transformer_crf(
     """Transformer-CRF tagger; output = emissions per doc, CRF under ``model.get_ref("crf")``.
 
     ``dropout`` applies to the token vectors entering the tanh layer (training only).
+    Fails with :class:`spacy_bioner.extras.MissingExtraError` without the ``trf`` extra.
     """
+    require_trf("spacy_bioner.TransformerCRF.v1")
     head = tanh_head_layer(hidden_width, dropout, mixed_precision, nO=nO)
     emitter = chain(tok2vec, head)
     emitter.set_ref("tok2vec", tok2vec)
