@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "spacy_bioner"
 #: Lower numbers are lower layers: a module may import its own layer and those below.
 LAYERS = {
-    "atomic": 1, "device": 1, "sources": 1, "models": 1,
+    "atomic": 1, "device": 1, "extras": 1, "sources": 1, "models": 1,
     "corpus": 2, "assets": 2,
     "vocabularies": 3, "evaluation": 3, "vectors": 3,
     "pipeline": 4, "weak": 4, "linking": 4,
