@@ -2,9 +2,9 @@
 
 The dictionary is the weak labeller's (:class:`~spacy_bioner.weak.dictionary.DictionaryLabeller`:
 MeSH, CTD's MEDIC and the lower-cased term dictionaries, its case rules and stop-lists, the noisy
-terms learned on *training* data only), matched over token boundaries by :class:`TermMatcher`. It is saved with the model
-(thinc serialises the ``dictionary`` attr through :func:`serialize_attr`), so a packaged
-pipeline needs no file beside it; the file that :func:`write_features_file` writes is read once,
+terms learned on *training* data only), matched over token boundaries by :class:`TermMatcher`.
+It is saved with the model (thinc serialises the ``dictionary`` attr through
+:func:`serialize_attr`), so a packaged pipeline needs no file beside it; the file that :func:`write_features_file` writes is read once,
 at ``initialize`` (``[initialize.components.NAME] dictionary = PATH``).
 
 Tag ids: 0 outside every match, then B/I for each type of :data:`TYPES`.
@@ -23,6 +23,7 @@ from spacy.strings import hash_string
 from spacy.tokens import Doc
 from thinc.api import Model, deserialize_attr, serialize_attr
 
+from ..atomic import atomic_path
 
 TYPES = ("Chemical", "Disease")
 N_TAGS = 1 + 2 * len(TYPES)
@@ -236,8 +237,6 @@ class DictionaryFeatures:
 def write_features_file(state: Dict[str, Any], path: Union[str, Path]) -> int:
     """Write a dictionary state (``DictionaryLabeller.to_state()``) to ``path`` (atomically);
     returns the term count."""
-    from ..atomic import atomic_path
-
     features = DictionaryFeatures(state)
     with atomic_path(Path(path)) as tmp:
         Path(tmp).write_bytes(features.to_bytes())
