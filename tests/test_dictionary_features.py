@@ -5,26 +5,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy
 import pytest
 import spacy
 from spacy.tokens import Doc
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
+from train_data import TRAIN_DATA
+
 from spacy_bioner.models.dictionary_features import DictionaryFeatures, dictionary_layer, write_features_file
 from spacy_bioner.weak.dictionary import PRIORITY_VOCABULARY, DictionaryLabeller
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
-TRAIN_DATA = [
-    ("Cisplatin induced nephrotoxicity in rats treated with lithium .",
-     [(0, 9, "Chemical"), (18, 32, "Disease"), (54, 61, "Chemical")]),
-    ("Naloxone reverses the hypotension caused by clonidine .",
-     [(0, 8, "Chemical"), (22, 33, "Disease"), (44, 53, "Chemical")]),
-    ("Acute renal failure after high dose methotrexate ; no ß-blocker involved .",
-     [(0, 19, "Disease"), (36, 48, "Chemical"), (54, 63, "Chemical")]),
-]  # fmt: skip
 MODEL = {"@architectures": "spacy_bioner.BiLSTMCRF.v3", "hidden_width": 32, "tanh_width": 32,
          "embed_rows": 2000, "dictionary_width": 8}
 
