@@ -13,7 +13,8 @@ from thinc.api import fix_random_seed
 
 from train_data import TRAIN_DATA
 
-from spacy_bioner.models.dictionary_features import DictionaryFeatures, dictionary_layer, write_features_file
+from spacy_bioner.corpus.tokenizer import make_bio_nlp
+from spacy_bioner.models.dictionary_features import DictionaryFeatures, dictionary_layer, doc_text, write_features_file
 from spacy_bioner.weak.dictionary import PRIORITY_VOCABULARY, DictionaryLabeller
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
@@ -52,6 +53,12 @@ def test_token_tags_cover_partial_tokens_and_abbreviations():
     assert by_token["after"] == 0 and by_token[";"] == 0
     assert DictionaryFeatures().token_tags(doc).tolist() == [0] * len(doc)
     assert features.token_tags(nlp.make_doc("")).shape == (0,)
+
+
+@pytest.mark.parametrize("text", ["", "  lithium", "a  b\n\n c ", "ß-blocker (PAN)  induced\tPAN ", "x"])
+def test_doc_text_matches_doc_text(text):
+    doc = make_bio_nlp().make_doc(text)
+    assert doc_text(doc) == doc.text == text
 
 
 def test_matcher_agrees_with_the_labeller_on_token_aligned_text():

@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Un
 
 import numpy
 import srsly
-from spacy.attrs import IDX, LENGTH
+from spacy.attrs import IDX, LENGTH, ORTH, SPACY
 from spacy.strings import hash_string
 from spacy.tokens import Doc
 from thinc.api import Model, deserialize_attr, serialize_attr
@@ -181,6 +181,14 @@ class TermMatcher:
         return sorted(found + extra)
 
 
+def doc_text(doc: Doc, orth_space: Optional[numpy.ndarray] = None) -> str:
+    """``doc.text`` from the ORTH and SPACY arrays: no Token objects (``Doc.text`` makes one per token)."""
+    if orth_space is None:
+        orth_space = doc.to_array([ORTH, SPACY])
+    strings = doc.vocab.strings
+    return "".join(strings[orth] + " " if space else strings[orth] for orth, space in orth_space.tolist())
+
+
 class DictionaryFeatures:
     """Token tags from a dictionary (:class:`TermMatcher`); empty (every token 0) until loaded."""
 
@@ -199,10 +207,10 @@ class DictionaryFeatures:
         tags = numpy.zeros((len(doc),), dtype="int64")
         if self.matcher is None or not len(doc):
             return tags
-        offsets = doc.to_array([IDX, LENGTH]).astype("int64")
-        starts = offsets[:, 0]
-        ends = starts + offsets[:, 1]
-        for first, end, type_id in self.matcher.spans(doc.text, starts.tolist(), ends.tolist()):
+        array = doc.to_array([IDX, LENGTH, ORTH, SPACY])
+        starts = array[:, 0].astype("int64")
+        ends = starts + array[:, 1].astype("int64")
+        for first, end, type_id in self.matcher.spans(doc_text(doc, array[:, 2:]), starts.tolist(), ends.tolist()):
             tags[first] = 1 + 2 * type_id
             tags[first + 1 : end] = 2 + 2 * type_id
         return tags
