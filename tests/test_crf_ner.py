@@ -143,6 +143,45 @@ def test_long_document_is_windowed(trained):
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 4 * 1024 * 1024  # KiB: < 4 GiB
 
 
+def test_bilstm_calls_bounded_by_padded_tokens_give_the_same_scores(trained, monkeypatch):
+    """A long document's windows go through the BiLSTM in calls of at most WINDOW_TOKENS padded
+    tokens (bounding its memory); the scores do not depend on the budget."""
+    import spacy_bioner.models.bilstm_crf as bilstm
+
+    nlp, _ = trained
+    ner = nlp.get_pipe("bioner_crf")
+    sentence = "Cisplatin induced nephrotoxicity in rats treated with lithium salts ."
+    docs = [Doc(nlp.vocab, words=sentence.split() * n) for n in (350, 3, 120)]  # 3,500 tokens: 5 windows
+    calls = []
+    attrs = next(node.attrs for node in ner.model.walk() if "window_size" in node.attrs)
+    windows, _, _ = _windows([len(d) for d in docs], attrs["window_size"], attrs["window_overlap"])
+    n_windows, longest = windows.shape
+    scores = {}
+    for budget in (1_000_000, 8192, 1000):
+        monkeypatch.setattr(bilstm, "WINDOW_TOKENS", budget)
+        module = next(m for m in _torch_modules(ner.model) if hasattr(m, "lstm"))
+        handle = module.lstm.register_forward_hook(lambda mod, inp, out: calls.append(budget))
+        try:
+            scores[budget] = [numpy.asarray(s) for s in ner.model.predict(docs)]
+        finally:
+            handle.remove()
+    assert n_windows > 2 and longest == attrs["window_size"]
+    assert calls.count(1_000_000) == 1
+    assert calls.count(8192) == -(-n_windows // (8192 // longest))
+    assert calls.count(1000) == n_windows
+    for budget in (8192, 1000):
+        for a, b in zip(scores[1_000_000], scores[budget]):
+            numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def _torch_modules(model):
+    for node in model.walk():
+        for shim in node.shims:
+            module = getattr(shim, "_model", None)
+            if module is not None:
+                yield module
+
+
 def test_windows_cover_every_token_once():
     lengths = [0, 5, 2500, 1000, 1001]
     windows, win_lengths, core = _windows(lengths, size=1000, overlap=100)

@@ -43,7 +43,7 @@ CHAR_ROWS = 1024  # row 0 is padding; code points are hashed into rows 1..1023 (
 MAX_WORD_CHARS = 48  # longer words keep their first and last 24 characters
 CHAR_CHUNK = 4096  # words per char-CNN call
 CHAR_BUCKETS = (4, 8, 12, 16, 24)  # word lengths where a new char-CNN call starts
-WINDOW_CHUNK = 64  # windows per BiLSTM call
+WINDOW_TOKENS = 8192  # padded token positions per BiLSTM call: bounds the memory a long document takes
 
 
 class Dropout(torch.nn.Module):
@@ -200,9 +200,10 @@ class BiLSTMEmitter(torch.nn.Module):
         tokens = self.drop(torch.cat(features, dim=1))
         tokens = torch.cat([tokens, tokens.new_zeros((1, tokens.shape[1]))], dim=0)  # padding row
         outputs = []
-        for start in range(0, windows.shape[0], WINDOW_CHUNK):
-            x = tokens[windows[start : start + WINDOW_CHUNK]]
-            lengths = window_lengths[start : start + WINDOW_CHUNK]
+        per_call = max(1, WINDOW_TOKENS // max(1, windows.shape[1]))
+        for start in range(0, windows.shape[0], per_call):
+            x = tokens[windows[start : start + per_call]]
+            lengths = window_lengths[start : start + per_call]
             if torch.is_grad_enabled() and self.unpacked_training:
                 hidden = unpacked_bilstm(self.lstm, x, lengths)
             else:
