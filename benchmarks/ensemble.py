@@ -4,10 +4,11 @@ A distilled student learns what its teachers know together; when their ensemble 
 than its best member, distillation has nothing to add over that member. Each pipeline tags the
 gold documents (use D: settings are chosen on D, never on the test set). Printed: each model's
 mention-level F (its own Viterbi path, as the pipeline tags), the share of tokens on which each
-pair's paths agree, and for each subset of two or more models the F of their ensemble: the Viterbi
-path over the log of the averaged CRF token marginals, under the BIO constraints (``O -> I-X``
-forbidden), beside the best single member of that subset, both as the pipeline tags (its own CRF
-Viterbi path) and decoded the same way as the ensemble (a subset of one model).
+pair's paths agree, and for each subset the F of two ensembles: (1) averaged potentials, the
+Viterbi path of one CRF whose emission and transition scores are the members' means (a subset of
+one model is that model); (2) averaged marginals, the Viterbi path over the log of the members'
+mean CRF token marginals under the BIO constraints (``O -> I-X`` forbidden), compared with each
+member decoded the same way (a subset of one model).
 
     python benchmarks/ensemble.py --gold corpus/cdr/D.PubTator MODEL MODEL [MODEL ...] [--json out.json]
 """
@@ -30,7 +31,7 @@ from spacy_bioner.corpus.document import Document
 from spacy_bioner.corpus.pubtator import read_pubtator
 from spacy_bioner.evaluation.predict import mentions_from_ents
 from spacy_bioner.evaluation.scorer import score_documents
-from spacy_bioner.models.crf import LinearChainCRF
+from spacy_bioner.models.crf import LinearChainCRF, get_torch_module
 from spacy_bioner.training.teachers import crf_pipe
 
 #: every subset is scored up to this many models; beyond, pairs and the whole set only
@@ -44,6 +45,8 @@ class Tagged(NamedTuple):
     f: float
     paths: List[numpy.ndarray]
     marginals: List[numpy.ndarray]
+    emissions: List[numpy.ndarray]
+    crf: Dict[str, torch.Tensor]  # transitions, start, end
 
 
 def tag_documents(model: Path, gold: Sequence[Document], batch_size: int = 32) -> Tuple[Tagged, Any, List[List[str]]]:
@@ -53,13 +56,18 @@ def tag_documents(model: Path, gold: Sequence[Document], batch_size: int = 32) -
     docs = [nlp.make_doc(doc.text) for doc in gold]
     paths: List[numpy.ndarray] = []
     marginals: List[numpy.ndarray] = []
+    emissions: List[numpy.ndarray] = []
     for start in range(0, len(docs), batch_size):
-        batch_paths, batch_marginals = ner.predict(docs[start : start + batch_size])
+        scores = ner.model.predict(docs[start : start + batch_size])
+        batch_paths, batch_marginals = ner.decode(scores)
         paths.extend(batch_paths)
         marginals.extend(batch_marginals)
+        emissions.extend(numpy.asarray(s, dtype="float32") for s in scores)
     ner.set_annotations(docs, (paths, marginals))
     f = score(gold, docs)
-    return Tagged(str(model), f, paths, marginals), nlp, [[t.text for t in d] for d in docs]
+    module = get_torch_module(ner.crf)
+    crf = {name: getattr(module, name).detach().clone() for name in ("transitions", "start", "end")}
+    return Tagged(str(model), f, paths, marginals, emissions, crf), nlp, [[t.text for t in d] for d in docs]
 
 
 def score(gold: Sequence[Document], docs: Sequence) -> float:
@@ -79,6 +87,23 @@ def ensemble_paths(members: Sequence[Tagged], decoder: LinearChainCRF) -> List[n
                 continue
             emissions = torch.from_numpy(numpy.log(mean.astype("float64") + 1e-9))[None]
             path, _ = decoder.decode(emissions, torch.ones((1, len(mean)), dtype=torch.bool))
+            out.append(path[0].numpy())
+    return out
+
+
+def potential_paths(members: Sequence[Tagged], tags: Sequence[str]) -> List[numpy.ndarray]:
+    """Viterbi paths of one CRF whose emissions and transition scores are the members' averages."""
+    decoder = LinearChainCRF.from_tags(tags)
+    out = []
+    with torch.no_grad():
+        for name in ("transitions", "start", "end"):
+            getattr(decoder, name).copy_(sum(m.crf[name] for m in members) / len(members))
+        for i in range(len(members[0].emissions)):
+            mean = sum(m.emissions[i] for m in members) / len(members)
+            if len(mean) == 0:
+                out.append(numpy.zeros((0,), dtype="int64"))
+                continue
+            path, _ = decoder.decode(torch.from_numpy(mean)[None], torch.ones((1, len(mean)), dtype=torch.bool))
             out.append(path[0].numpy())
     return out
 
@@ -132,15 +157,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     for subset in subsets(len(tagged)):
         members = [tagged[i] for i in subset]
         docs = [first.make_doc(doc.text) for doc in gold]
-        paths = ensemble_paths(members, decoder)
-        ner.set_annotations(docs, (paths, [sum(m.marginals[i] for m in members) / len(members) for i in range(len(docs))]))
+        mean_marginals = [sum(m.marginals[i] for m in members) / len(members) for i in range(len(docs))]
+        ner.set_annotations(docs, (ensemble_paths(members, decoder), mean_marginals))
         f = score(gold, docs)
-        rows.append({"members": [i + 1 for i in subset], "f": f, "best_member_f": max(m.f for m in members)})
+        docs = [first.make_doc(doc.text) for doc in gold]
+        ner.set_annotations(docs, (potential_paths(members, ner.tags), mean_marginals))
+        f_potentials = score(gold, docs)
+        rows.append({"members": [i + 1 for i in subset], "f": f, "f_potentials": f_potentials,
+                     "best_member_f": max(m.f for m in members)})
     alone = {row["members"][0]: row["f"] for row in rows if len(row["members"]) == 1}
     for row in rows:
         row["best_member_same_decoding_f"] = max(alone[i] for i in row["members"])
         row["gain"] = row["f"] - row["best_member_f"]
         row["gain_same_decoding"] = row["f"] - row["best_member_same_decoding_f"]
+        row["gain_potentials"] = row["f_potentials"] - row["best_member_f"]
 
     names = {i + 1: t.name for i, t in enumerate(tagged)}
     print(f"gold: {args.gold} ({len(gold)} documents), mention-level micro F (%)\n")
@@ -154,17 +184,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     for i, j in itertools.combinations(range(len(tagged)), 2):
         pairs[f"{i + 1}+{j + 1}"] = agreement(tagged[i], tagged[j])
         print(f"| {i + 1}+{j + 1} | {100 * pairs[f'{i + 1}+{j + 1}']:.2f} % |")
-    print("\n| models | F, averaged marginals | best member F (its Viterbi) | gain | best member F, same decoding | gain |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("\n| models | F, averaged potentials | best member F (its Viterbi) | gain | F, averaged marginals "
+          "| best member F, same decoding | gain |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         members = "+".join(map(str, row["members"]))
-        print(f"| {members} | {100 * row['f']:.2f} | {100 * row['best_member_f']:.2f} | {100 * row['gain']:+.2f} "
+        print(f"| {members} | {100 * row['f_potentials']:.2f} | {100 * row['best_member_f']:.2f} "
+              f"| {100 * row['gain_potentials']:+.2f} | {100 * row['f']:.2f} "
               f"| {100 * row['best_member_same_decoding_f']:.2f} | {100 * row['gain_same_decoding']:+.2f} |")
     ensembles = [r for r in rows if len(r["members"]) > 1]
-    best_row = max(ensembles, key=lambda r: r["gain"])
-    print(f"\nlargest gain of an ensemble over its best member: {100 * best_row['gain']:+.2f} "
-          f"(models {'+'.join(map(str, best_row['members']))}; "
-          f"{100 * best_row['gain_same_decoding']:+.2f} against that member decoded the same way)")
+    by_potentials = max(ensembles, key=lambda r: r["gain_potentials"])
+    by_marginals = max(ensembles, key=lambda r: r["gain_same_decoding"])
+    print(f"\nlargest gain of an ensemble over its best member: averaged potentials "
+          f"{100 * by_potentials['gain_potentials']:+.2f} (models {'+'.join(map(str, by_potentials['members']))}), "
+          f"averaged marginals {100 * by_marginals['gain_same_decoding']:+.2f} against the member decoded the same way "
+          f"(models {'+'.join(map(str, by_marginals['members']))})")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"gold": str(args.gold), "models": names,

@@ -38,6 +38,9 @@ def test_ensemble_table(tmp_path, capsys):
     # a model averaged with itself decodes its own marginals: the gain is at most rounding
     assert by_members[(1, 3)]["best_member_f"] == single["1"]
     assert by_members[(1, 3)]["f"] == by_members[(1,)]["f"] and by_members[(1, 3)]["gain_same_decoding"] == 0.0
+    # averaged potentials of one model (or of a model and itself) give its own Viterbi path
+    for members in ((1,), (2,), (1, 3)):
+        assert by_members[members]["f_potentials"] == single[str(members[0])]
     assert all(0.0 <= r["f"] <= 1.0 for r in result["ensembles"])
 
 
