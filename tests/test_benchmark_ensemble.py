@@ -1,23 +1,14 @@
 """benchmarks/ensemble.py: single F, pair agreement and ensemble F of tiny taggers on gold documents."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from script_loader import load_script
 from test_distill import synthetic_documents, train_teacher
 
 from spacy_bioner.corpus.pubtator import write_pubtator
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "ensemble.py"
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("ensemble_script", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    return script
 
 
 def test_ensemble_table(tmp_path, capsys):
@@ -25,7 +16,7 @@ def test_ensemble_table(tmp_path, capsys):
     good = train_teacher(docs[:10], tmp_path / "good", steps=40)
     weak = train_teacher(docs[:10], tmp_path / "weak", steps=6, seed=3)
     write_pubtator(docs[10:], tmp_path / "D.PubTator")
-    script = _script()
+    script = load_script("benchmarks/ensemble.py")
     argv = ["--gold", str(tmp_path / "D.PubTator"), str(good), str(weak), str(good), "--json", str(tmp_path / "e.json")]
     assert script.main(argv) == 0
     out = capsys.readouterr().out
@@ -49,7 +40,7 @@ def test_ensemble_errors(tmp_path, capsys):
     good = train_teacher(docs[:6], tmp_path / "good", steps=2)
     chem = train_teacher(docs[:6], tmp_path / "chem", steps=2, labels=("Chemical",))
     write_pubtator(docs[6:], tmp_path / "D.PubTator")
-    script = _script()
+    script = load_script("benchmarks/ensemble.py")
     for argv, message in (
         ([str(good)], "at least two models"),
         ([str(good), str(tmp_path / "missing")], "not a saved spaCy pipeline"),

@@ -1,31 +1,22 @@
 """benchmarks/long_document.py on a tiny pipeline: one long document, a fresh process per budget."""
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
+from script_loader import load_script
 from test_distill import synthetic_documents, train_teacher
 
 from spacy_bioner.corpus.pubtator import write_pubtator
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "long_document.py"
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("long_document_script", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    return script
 
 
 def test_long_document_table(tmp_path, capsys):
     docs = synthetic_documents(8, seed=1)
     model = train_teacher(docs, tmp_path / "model", steps=10)
     write_pubtator(docs, tmp_path / "gold.PubTator")
-    script = _script()
+    script = load_script("benchmarks/long_document.py")
     argv = [str(model), "--gold", str(tmp_path / "gold.PubTator"), "--tokens", "2500", "--python", sys.executable,
             "--window-tokens", "64000,1000", "--output", str(tmp_path / "rows.json")]
     assert script.main(argv) == 0
@@ -42,7 +33,7 @@ def test_long_document_table(tmp_path, capsys):
 
 
 def test_format_table_verdicts():
-    script = _script()
+    script = load_script("benchmarks/long_document.py")
     row = {"window_tokens": 8192, "tokens": 100000, "rss_loaded_mb": 430.0, "seconds": 3.9, "ents": 8007}
     table = script.format_table([{**row, "rss_peak_mb": 960.0}, {**row, "rss_peak_mb": 1100.0}], 1024.0)
     assert table.splitlines()[2].endswith("| baseline |")

@@ -1,0 +1,16 @@
+"""Load a script of ``benchmarks/`` or ``scripts/`` as a module (they are not a package)."""
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_script(relative: str) -> ModuleType:
+    """The module of ``ROOT/relative`` (e.g. ``benchmarks/ensemble.py``), executed afresh."""
+    path = ROOT / relative
+    spec = importlib.util.spec_from_file_location(f"script_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
