@@ -58,9 +58,17 @@ ROWS: Dict[str, Any] = {
          "components.bioner.model.@architectures": "spacy_bioner.BiLSTMCRF.v3",
          "components.bioner.model.dictionary_width": 20, "initialize.components.bioner": {"dictionary": None}},
     ),
+    "chunks64-4k-dict-pretrained": (
+        "chunks64-4k-dict, encoder initialised by BiLM pretraining (--pretrained, `spacy_bioner pretrain`)", 2913,
+        {"training.batcher.size": 4000, "components.bioner.model.@architectures": "spacy_bioner.BiLSTMCRF.v3",
+         "components.bioner.model.dictionary_width": 20,
+         "initialize.components.bioner": {"dictionary": None, "pretrained": None}},
+    ),
 }
 #: rows that read the dictionary features file (``--dictionary``)
-DICTIONARY_ROWS = ("chunks64-4k-dict", "chunks64-4k-dict-lr2")
+DICTIONARY_ROWS = ("chunks64-4k-dict", "chunks64-4k-dict-lr2", "chunks64-4k-dict-pretrained")
+#: rows that read pretrained encoder weights (``--pretrained``)
+PRETRAINED_ROWS = ("chunks64-4k-dict-pretrained",)
 
 
 def row_config(base: Path, sections: Dict[str, Any], out: Path) -> Path:
@@ -95,6 +103,8 @@ def run_row(name: str, args: argparse.Namespace) -> Dict[str, Any]:
              "--training.patience", str(args.patience * eval_frequency), "--training.seed", str(args.seed)]
     if name in DICTIONARY_ROWS:
         train += ["--initialize.components.bioner.dictionary", str(args.dictionary)]
+    if name in PRETRAINED_ROWS:
+        train += ["--initialize.components.bioner.pretrained", str(args.pretrained)]
     start = time.perf_counter()
     with open(folder / "train.log", "w", encoding="utf8") as log:
         subprocess.run(train, check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -138,6 +148,8 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("--vectors", type=Path, default=None)
     parser.add_argument("--dictionary", type=Path, default=None,
                         help="dictionary features file (`spacy_bioner weak dictionary-features`) for the *-dict rows")
+    parser.add_argument("--pretrained", type=Path, default=None,
+                        help="encoder weights (`spacy_bioner pretrain`, encoder.pt) for the *-pretrained rows")
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "bilstm_crf.cfg")
     parser.add_argument("--output", type=Path, default=Path("training/ablation"))
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of: {', '.join(ROWS)}")
@@ -153,7 +165,10 @@ def main(argv: List[str] = None) -> int:
         parser.error(f"unknown rows {unknown}; known: {', '.join(ROWS)}")
     if any(r in DICTIONARY_ROWS for r in rows) and args.dictionary is None:
         parser.error(f"rows {', '.join(r for r in rows if r in DICTIONARY_ROWS)} need --dictionary")
-    for path in (args.train, args.dev, args.test) + ((args.dictionary,) if args.dictionary else ()):
+    if any(r in PRETRAINED_ROWS for r in rows) and args.pretrained is None:
+        parser.error(f"rows {', '.join(r for r in rows if r in PRETRAINED_ROWS)} need --pretrained")
+    extra = tuple(p for p in (args.dictionary, args.pretrained) if p is not None)
+    for path in (args.train, args.dev, args.test) + extra:
         if not path.exists():
             parser.error(f"{path} not found")
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:

@@ -96,8 +96,9 @@ def test_dict_config_is_bilstm_crf_plus_dictionary_features():
     assert model.pop("@architectures") == "spacy_bioner.BiLSTMCRF.v3" and model.pop("dictionary_width") == 20
     assert plain["components"]["bioner"]["model"].pop("@architectures") == "spacy_bioner.BiLSTMCRF.v2"
     assert ours["training"]["batcher"].pop("size") == 4000 and plain["training"]["batcher"].pop("size") == 2000
-    assert ours["initialize"].pop("components") == {"bioner": {"dictionary": None}}  # ${paths.dictionary}
-    plain["initialize"].pop("components")
+    # ${paths.dictionary} and ${paths.pretrained} (null: no pretrained encoder)
+    assert ours["initialize"].pop("components") == {"bioner": {"dictionary": None, "pretrained": None}}
+    assert plain["initialize"].pop("components") == {"bioner": {"pretrained": None}}
     assert ours == plain
 
 

@@ -312,3 +312,64 @@ def best_of_command(
     record = promote_last_if_better(output, dev)
     typer.echo(f"model-best {record['model_best_score']:.4f}, model-last {record['model_last_score']:.4f}: "
                + ("model-last promoted to model-best" if record["promoted_model_last"] else "model-best kept"))
+
+
+@app.command("pretrain")
+def pretrain_command(
+    inputs: List[Path] = typer.Argument(..., help="PubTator files (.gz too) whose abstracts are the training text."),
+    exclude: List[Path] = typer.Option([], "--exclude", help="PubTator files whose PMIDs are left out (the test sets)."),
+    config: Path = typer.Option(..., "--config", "-c", help="spaCy training config of the BiLSTM-CRF to pretrain for."),
+    train: Path = typer.Option(..., "--train", help="Gold DocBin (T) that initialises the pipeline (labels, as spacy train)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for encoder.pt, pretrain.json and the per-epoch checkpoint."),
+    overrides: Optional[List[str]] = typer.Option(None, "--overrides", help="Config overrides (paths.vectors=..., paths.dictionary=...)."),
+    epochs: int = typer.Option(1, "--epochs", min=1, help="Passes over the abstracts."),
+    batch_tokens: int = typer.Option(4000, "--batch-tokens", min=1, help="Padded token positions per step."),
+    learn_rate: float = typer.Option(1e-3, "--learn-rate", min=0.0, help="Adam's learning rate."),
+    seed: int = typer.Option(0, "--seed", help="Shuffling, dropout and the held-out draw."),
+    limit: int = typer.Option(0, "--limit", min=0, help="Use only the first N abstracts (0: all)."),
+    held_out: int = typer.Option(200, "--held-out", min=0, help="Abstracts kept out of training, for the held-out loss."),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to train on; -1 for CPU."),
+) -> None:
+    """BiLM pretraining of a BiLSTM-CRF's encoder on unlabelled abstracts: OUTPUT/encoder.pt,
+    which `[initialize.components.NAME] pretrained` loads before training."""
+    from spacy.training.initialize import init_nlp
+    from spacy.util import load_config
+
+    from ..training.pretrain import PretrainSettings, docs_from_texts, pretrain, split_held_out
+    from ..vectors import iter_texts, pmids_of
+
+    for path in [*inputs, *exclude]:
+        require_path(path, "PubTator file")
+    require_path(config, "config")
+    require_path(train, "train set", file=False)
+    if output.exists() and not output.is_dir():
+        fail(f"--output {output} is a file, not a folder")
+    paths = {"paths.train": str(train), "paths.dev": str(train)}
+    cfg = load_config(config, overrides={**paths, **parse_overrides(overrides)}, interpolate=False)
+    setup_gpu(gpu_id)
+    torch_seed(seed)
+    try:
+        nlp = init_nlp(cfg, use_gpu=gpu_id)
+    except ValueError as err:
+        fail(f"{config}: {err}")
+    stats: dict = {}
+    texts = list(iter_texts(inputs, pmids_of(exclude), stats, limit))
+    try:
+        docs, held = split_held_out(docs_from_texts(nlp, texts), held_out, seed)
+    except ValueError as err:
+        fail(str(err))
+    typer.echo(f"{len(docs)} abstracts ({sum(len(d) for d in docs):,} tokens) to train on, {len(held)} held out; "
+               f"excluded {stats.get('excluded', 0)} test abstracts, {stats.get('duplicates', 0)} duplicates")
+    settings = PretrainSettings(epochs=epochs, batch_tokens=batch_tokens, learn_rate=learn_rate, seed=seed)
+    try:
+        result = pretrain(nlp, docs, output, settings, held_out=held, log=typer.echo)
+    except ValueError as err:
+        fail(str(err))
+    last = result["history"][-1]
+    typer.echo(f"wrote {output / 'encoder.pt'} (held-out loss {result['history'][0]['held_out_loss']} -> {last['held_out_loss']})")
+
+
+def torch_seed(seed: int) -> None:
+    from thinc.api import fix_random_seed
+
+    fix_random_seed(seed)

@@ -188,17 +188,7 @@ class BiLSTMEmitter(torch.nn.Module):
         core: torch.Tensor,
         dict_tags: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        word_types = self.word_features(words)
-        word_tokens = word_types[inverse]
-        if self.training and self.word_dropout > 0.0:
-            word_tokens = self._drop_words(word_tokens)
-        features = [word_tokens, self.chars(chars, char_chunks)[inverse]]
-        if self.dict_tags is not None:
-            if dict_tags is None:
-                raise ValueError("this BiLSTMEmitter has dictionary features: pass dict_tags")
-            features.append(self.dict_tags(dict_tags))
-        tokens = self.drop(torch.cat(features, dim=1))
-        tokens = torch.cat([tokens, tokens.new_zeros((1, tokens.shape[1]))], dim=0)  # padding row
+        tokens = self.token_features(words, chars, char_chunks, inverse, dict_tags)
         outputs = []
         per_call = max(1, WINDOW_TOKENS // max(1, windows.shape[1]))
         for start in range(0, windows.shape[0], per_call):
@@ -214,6 +204,28 @@ class BiLSTMEmitter(torch.nn.Module):
         scores = torch.cat(outputs, dim=0)
         return scores.reshape(-1, scores.shape[-1])[core].float()
 
+
+    def token_features(
+        self,
+        words: torch.Tensor,
+        chars: torch.Tensor,
+        char_chunks: Sequence[Tuple[int, int, int]],
+        inverse: torch.Tensor,
+        dict_tags: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """The BiLSTM's input per token ``(n_tokens + 1, width)``: word, characters, dictionary
+        tag (dropout applied in training); the last row is zeros, the windows' padding."""
+        word_types = self.word_features(words)
+        word_tokens = word_types[inverse]
+        if self.training and self.word_dropout > 0.0:
+            word_tokens = self._drop_words(word_tokens)
+        features = [word_tokens, self.chars(chars, char_chunks)[inverse]]
+        if self.dict_tags is not None:
+            if dict_tags is None:
+                raise ValueError("this BiLSTMEmitter has dictionary features: pass dict_tags")
+            features.append(self.dict_tags(dict_tags))
+        tokens = self.drop(torch.cat(features, dim=1))
+        return torch.cat([tokens, tokens.new_zeros((1, tokens.shape[1]))], dim=0)
 
     def _drop_words(self, word_tokens: torch.Tensor) -> torch.Tensor:
         """Replace each token's word feature by the unknown word's with probability ``word_dropout``."""

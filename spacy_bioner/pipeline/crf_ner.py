@@ -34,6 +34,7 @@ from ..evaluation import spacy_scorer  # noqa: F401  (registers spacy_bioner.men
 from ..models import bilstm_crf, transformer_crf  # noqa: F401  (registers the architectures)
 from ..models.crf import crf_decode, use_torch_averages
 from ..models.dictionary_features import DictionaryFeatures, dictionary_layer
+from ..models.pretrained import load_encoder
 from ..models.tags import MISSING, bio_tags, biluo_to_bio, tag_ids_to_spans
 
 CONFIDENCE_ATTR = "confidence"
@@ -172,9 +173,12 @@ class CRFEntityRecognizer(TrainablePipe):
         nlp: Optional[Language] = None,
         labels: Optional[Sequence[str]] = None,
         dictionary: Optional[Path] = None,
+        pretrained: Optional[Path] = None,
     ) -> None:
         """Collect the entity labels (unless given), size the model and initialise its weights.
-        ``dictionary``: the features file of a model with dictionary features (BiLSTMCRF.v3)."""
+        ``dictionary``: the features file of a model with dictionary features (BiLSTMCRF.v3).
+        ``pretrained``: encoder weights from ``spacy_bioner pretrain`` for a BiLSTM-CRF model
+        (char-CNN, dictionary embedding and BiLSTM start from them; the tag layers do not)."""
         validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
         self._set_dictionary(dictionary)
         if labels is None:
@@ -192,6 +196,11 @@ class CRFEntityRecognizer(TrainablePipe):
         if not doc_sample:
             raise ValueError(f"{self.name}: initialize got no examples")
         self.model.initialize(X=doc_sample)
+        if pretrained is not None:
+            try:
+                load_encoder(self.model, pretrained)
+            except ValueError as err:
+                raise ValueError(f"{self.name}: [initialize.components.{self.name}] pretrained: {err}") from None
 
     def _set_dictionary(self, path: Optional[Path]) -> None:
         layer = dictionary_layer(self.model)
