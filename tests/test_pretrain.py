@@ -92,12 +92,15 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
     resumed, stats = run(tmp_path, epochs=2, log=messages.append, name="cut")
     assert messages[0].startswith("resuming after epoch 1 of 2")
     assert [row["epoch"] for row in stats["history"]] == [0, 1, 2]
+    assert not (tmp_path / "cut" / "checkpoint.pt").exists()
     a = encoder_state(bilstm_module(whole.get_pipe("bioner_crf").model))
     b = encoder_state(bilstm_module(resumed.get_pipe("bioner_crf").model))
     for name in a:
         assert torch.allclose(a[name], b[name], atol=1e-6), name
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, epochs=2, log=stop_in_epoch_2, name="again")
     with pytest.raises(ValueError, match="a checkpoint of another run"):
-        run(tmp_path, epochs=3, name="cut")
+        run(tmp_path, epochs=3, name="again")
 
 
 def test_errors(tmp_path):

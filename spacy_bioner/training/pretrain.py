@@ -6,7 +6,7 @@ token t-1, scored by cosine distance to the fixed word-vector table (tokens with
 not targets). There is no softmax over the vocabulary, so a step costs about what a tagging step
 costs. The word embedding stays the table (frozen); the char-CNN, the dictionary-tag embedding and
 the BiLSTM learn. A checkpoint is written after every epoch (a rerun resumes after the last
-complete one); at the end the encoder goes to ``OUTPUT/encoder.pt``, which
+complete one; it is removed when the run completes); at the end the encoder goes to ``OUTPUT/encoder.pt``, which
 ``[initialize.components.NAME] pretrained`` loads into a model before training.
 """
 
@@ -213,6 +213,7 @@ def pretrain(
     with atomic_path(output / ENCODER) as tmp:
         save_encoder(module, tmp, stats={"epochs": settings.epochs, "n_docs": len(docs)})
     atomic_write_text(output / STATS, json.dumps(stats, indent=2))
+    checkpoint.unlink()  # the run is complete: encoder.pt and pretrain.json hold what it made
     return stats
 
 
