@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 from pathlib import Path
 from typing import Callable, Dict
 
 import pytest
 
+from script_loader import load_script
+
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("workflow_benchmark", ROOT / "benchmarks" / "workflow.py")
-_workflow = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_workflow)
+_workflow = load_script(ROOT / "benchmarks" / "workflow.py")
 # the benchmark that times the same workflow: one list of project files, one environment
 copy_project: Callable[[Path], None] = _workflow.copy_project
 smoke_env: Callable[..., Dict[str, str]] = _workflow.smoke_env

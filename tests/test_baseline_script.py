@@ -1,21 +1,20 @@
 """benchmarks/baseline.py: the seed summary and the target checks on its own result rows."""
 
 import argparse
-import importlib.util
 import sys
 import types
 from pathlib import Path
 
 import pytest
 
+from script_loader import load_script
+
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "baseline.py"
 
 
 @pytest.fixture(scope="module")
 def baseline():
-    spec = importlib.util.spec_from_file_location("baseline_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(SCRIPT)
     return module
 
 

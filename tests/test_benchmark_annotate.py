@@ -1,21 +1,20 @@
 """benchmarks/annotate.py: its input preparation and the PubMed-hours arithmetic (the timed runs are not run here)."""
 
 import gzip
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 from spacy_bioner.corpus.pubtator import read_pubtator
 
+from script_loader import load_script
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "annotate.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("benchmark_annotate", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(SCRIPT)
     return module
 
 

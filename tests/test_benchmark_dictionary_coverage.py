@@ -1,18 +1,17 @@
 """benchmarks/dictionary_coverage.py: coverage of gold mentions by a dictionary, on a toy corpus."""
 
-import importlib.util
 from pathlib import Path
 
 from spacy_bioner.corpus.document import Document, Mention
 from spacy_bioner.weak.dictionary import PRIORITY_VOCABULARY, DictionaryLabeller
 
+from script_loader import load_script
+
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "dictionary_coverage.py"
 
 
 def test_coverage_counts_terms_offsets_and_precision():
-    spec = importlib.util.spec_from_file_location("coverage_script", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script(SCRIPT)
     labeller = DictionaryLabeller()
     for term, kind in (("lithium", "Chemical"), ("fever", "Disease"), ("cocaine", "Chemical")):
         labeller.add_term(term, kind, "D1", PRIORITY_VOCABULARY)

@@ -1,6 +1,5 @@
 """benchmarks/gpu_check.py at a tiny scale on the CPU (--gpu-id -1): every step runs and the table prints."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,14 +10,14 @@ from spacy_bioner.corpus.spacy_docs import docs_from_documents
 from spacy_bioner.corpus.pubtator import read_pubtator
 from spacy_bioner.corpus.tokenizer import make_bio_nlp
 
+from script_loader import load_script
+
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_check.py"
 SAMPLE = Path(__file__).resolve().parent / "fixtures" / "pubtator" / "cdr_sample.PubTator.txt"
 
 
 def test_gpu_check_runs_every_step_and_compares_devices(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("gpu_check_script", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script(SCRIPT)
     nlp = make_bio_nlp()
     docs = list(docs_from_documents(nlp, read_pubtator(SAMPLE)))
     write_docbin(docs, tmp_path / "T.spacy")

@@ -1,7 +1,6 @@
 """benchmarks/load.py: the table's verdicts, and one real run on a tiny pipeline folder with this
 interpreter (``--python``: no virtual environment is built)."""
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -10,14 +9,14 @@ import pytest
 
 from spacy_bioner.corpus.tokenizer import make_bio_nlp
 
+from script_loader import load_script
+
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "load.py"
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("load_benchmark_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(SCRIPT)
     return module
 
 

@@ -1,6 +1,5 @@
 """benchmarks/train_step.py: times whole abstracts against sentence chunks in one run and prints the table."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,13 +9,13 @@ from spacy.tokens import DocBin
 
 from spacy_bioner.corpus.tokenizer import make_bio_nlp
 
+from script_loader import load_script
+
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "train_step.py"
 
 
 def test_train_step_benchmark_prints_both_paths(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("train_step_script", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script(SCRIPT)
     nlp = make_bio_nlp()
     docs = []
     for text, start, end, label in [("Cisplatin induced nephrotoxicity in rats .", 0, 9, "Chemical"),
@@ -45,9 +44,7 @@ def test_train_step_benchmark_prints_both_paths(tmp_path, capsys):
 
 
 def test_legacy_code_restores_the_levers():
-    spec = importlib.util.spec_from_file_location("train_step_script", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script(SCRIPT)
     from spacy_bioner.models import bilstm_crf
     from spacy_bioner.pipeline import crf_ner
 

@@ -1,13 +1,14 @@
 """scripts/compare_outputs.py: two output folders compared by content (DocBin texts + ents, gzip content)."""
 
 import gzip
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import spacy
 from spacy.tokens import DocBin, Span
+
+from script_loader import load_script
 
 SCRIPT = Path(__file__).parent.parent / "scripts" / "compare_outputs.py"
 
@@ -52,9 +53,7 @@ def test_equal_and_different(tmp_path):
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("compare_outputs", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(SCRIPT)
     return module
 
 
