@@ -334,6 +334,7 @@ def pretrain_command(
     which `[initialize.components.NAME] pretrained` loads before training."""
     from spacy.training.initialize import init_nlp
     from spacy.util import load_config
+    from thinc.api import fix_random_seed
 
     from ..training.pretrain import PretrainSettings, docs_from_texts, pretrain, split_held_out
     from ..vectors import iter_texts, pmids_of
@@ -347,7 +348,7 @@ def pretrain_command(
     paths = {"paths.train": str(train), "paths.dev": str(train)}
     cfg = load_config(config, overrides={**paths, **parse_overrides(overrides)}, interpolate=False)
     setup_gpu(gpu_id)
-    torch_seed(seed)
+    fix_random_seed(seed)
     try:
         nlp = init_nlp(cfg, use_gpu=gpu_id)
     except ValueError as err:
@@ -367,9 +368,3 @@ def pretrain_command(
         fail(str(err))
     last = result["history"][-1]
     typer.echo(f"wrote {output / 'encoder.pt'} (held-out loss {result['history'][0]['held_out_loss']} -> {last['held_out_loss']})")
-
-
-def torch_seed(seed: int) -> None:
-    from thinc.api import fix_random_seed
-
-    fix_random_seed(seed)
