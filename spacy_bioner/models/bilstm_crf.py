@@ -200,8 +200,14 @@ class BiLSTMEmitter(torch.nn.Module):
         tokens = self.drop(torch.cat(features, dim=1))
         tokens = torch.cat([tokens, tokens.new_zeros((1, tokens.shape[1]))], dim=0)  # padding row
         outputs = []
-        per_call = max(1, WINDOW_TOKENS // max(1, windows.shape[1]))
-        for start in range(0, windows.shape[0], per_call):
+        width = windows.shape[1]
+        per_call = max(1, WINDOW_TOKENS // max(1, width))
+        starts = list(range(0, windows.shape[0], per_call))
+        # outside training the head sees only the core tokens (``core`` rises with the token
+        # index, so each call's core tokens are one run of it), not every padded position
+        bounds = torch.searchsorted(core, torch.as_tensor(starts[1:] + [windows.shape[0]], device=core.device) * width)
+        bounds = [0] + bounds.tolist()
+        for call, start in enumerate(starts):
             x = tokens[windows[start : start + per_call]]
             lengths = window_lengths[start : start + per_call]
             if torch.is_grad_enabled() and self.unpacked_training:
@@ -210,8 +216,14 @@ class BiLSTMEmitter(torch.nn.Module):
                 packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
                 hidden, _ = self.lstm(packed)
                 hidden, _ = torch.nn.utils.rnn.pad_packed_sequence(hidden, batch_first=True, total_length=x.shape[1])
-            outputs.append(self.head(self.drop(hidden)))
+            if self.training:
+                outputs.append(self.head(self.drop(hidden)))
+            else:
+                rows = core[bounds[call] : bounds[call + 1]] - start * width
+                outputs.append(self.head(hidden.reshape(-1, hidden.shape[-1])[rows]))
         scores = torch.cat(outputs, dim=0)
+        if not self.training:
+            return scores.float()
         return scores.reshape(-1, scores.shape[-1])[core].float()
 
 
