@@ -128,27 +128,31 @@ class TermMatcher:
         words = [lowered[s:e] for s, e in zip(starts, ends)]
         groups = _lookup(self.first_hashes, numpy.arange(len(self.first_hashes)),
                          _hashes(w if w.isalnum() else _first_word(w) for w in words))
-        token_end = {end: i for i, end in enumerate(ends)}
-        cand_first: List[int] = []
-        cand_last: List[int] = []
-        cand_exact: List[int] = []
-        cand_hash: List[int] = []
-        offsets = self.first_offsets
-        for i in numpy.flatnonzero(groups >= 0).tolist():
-            start, group = starts[i], int(groups[i])
-            for length in self.first_lengths[offsets[group] : offsets[group + 1]].tolist():  # longest first
-                last = token_end.get(start + length)
-                if last is None or last < i:
-                    continue
-                cand_first.append(i)
-                cand_last.append(last)
-                cand_exact.append(self.exact.get(text[start : start + length], -1))
-                cand_hash.append(hash_string(lowered[start : start + length]))
-        if not cand_first:
+        first_tokens = numpy.flatnonzero(groups >= 0)
+        if not len(first_tokens):
             return []
-        found_types = _lookup(self.hashes, self.types, numpy.asarray(cand_hash, dtype="uint64")).tolist()
+        # every (token, term length of its first word) pair, longest first per token; a
+        # candidate is one that ends at a token end
+        offsets = self.first_offsets.astype("int64")
+        group = groups[first_tokens]
+        counts = offsets[group + 1] - offsets[group]
+        flat = numpy.arange(int(counts.sum())) + numpy.repeat(offsets[group] - (numpy.cumsum(counts) - counts), counts)
+        cand_first = numpy.repeat(first_tokens, counts)
+        starts_np = numpy.asarray(starts, dtype="int64")
+        ends_np = numpy.asarray(ends, dtype="int64")
+        cand_end = starts_np[cand_first] + self.first_lengths[flat].astype("int64")
+        cand_last = numpy.minimum(numpy.searchsorted(ends_np, cand_end), len(ends_np) - 1)
+        keep = (ends_np[cand_last] == cand_end) & (cand_last >= cand_first)
+        if not keep.any():
+            return []
+        cand_first_l = cand_first[keep].tolist()
+        cand_last_l = cand_last[keep].tolist()
+        spans = list(zip(starts_np[cand_first[keep]].tolist(), cand_end[keep].tolist()))
+        cand_exact = [self.exact.get(text[start:end], -1) for start, end in spans] if self.exact else [-1] * len(spans)
+        cand_hash = _hashes(lowered[start:end] for start, end in spans)
+        found_types = _lookup(self.hashes, self.types, cand_hash).tolist()
         best: Dict[int, Tuple[int, int]] = {}
-        for i, last, exact, type_id in zip(cand_first, cand_last, cand_exact, found_types):
+        for i, last, exact, type_id in zip(cand_first_l, cand_last_l, cand_exact, found_types):
             if i not in best and (exact >= 0 or type_id >= 0):
                 best[i] = (last, exact if exact >= 0 else type_id)
         found: List[Tuple[int, int, int]] = []
