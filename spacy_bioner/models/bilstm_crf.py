@@ -533,22 +533,41 @@ def _windows(lengths: Sequence[int], size: int, overlap: int) -> Tuple[numpy.nda
     return windows, window_lengths, core_win * longest + core_pos
 
 
+def char_id_array(words: Sequence[str]) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """The char ids of each word (as :func:`_char_ids`: words over ``MAX_WORD_CHARS`` keep their
+    first and last halves) as one zero-padded ``(n_words, longest)`` array, and the lengths,
+    computed for all words at once."""
+    lengths = numpy.fromiter((len(w) for w in words), dtype="int64", count=len(words))
+    if not len(words):
+        return numpy.zeros((0, 0), dtype="int64"), lengths
+    codes = numpy.frombuffer("".join(words).encode("utf-32-le"), dtype=numpy.uint32).astype("int64")
+    kept = numpy.minimum(lengths, MAX_WORD_CHARS)
+    offsets = numpy.cumsum(lengths) - lengths
+    column = numpy.arange(max(1, int(kept.max())))[None, :]
+    half = MAX_WORD_CHARS // 2
+    source = numpy.where((lengths[:, None] > MAX_WORD_CHARS) & (column >= half),
+                         lengths[:, None] - MAX_WORD_CHARS + column, column)
+    inside = column < kept[:, None]
+    ids = codes[numpy.where(inside, offsets[:, None] + source, 0)] % (CHAR_ROWS - 1) + 1
+    return numpy.where(inside, ids, 0), kept
+
+
 def char_chunks(lengths: Sequence[int]) -> List[Tuple[int, int, int]]:
     """``(start, end, longest)`` char-CNN calls over words sorted by length: at most
     ``CHAR_CHUNK`` words each, a new call where the length passes the next of
     ``CHAR_BUCKETS``, so short words are not padded to the longest word of the batch
     (the outputs do not depend on the padding)."""
+    lengths = numpy.asarray(lengths, dtype="int64")
+    if not len(lengths):
+        return []
+    buckets = numpy.searchsorted(numpy.asarray(CHAR_BUCKETS, dtype="int64"), lengths, side="left")
+    changes = (numpy.flatnonzero(buckets[1:] != buckets[:-1]) + 1).tolist()
     chunks: List[Tuple[int, int, int]] = []
-    start = 0
-    for i in range(1, len(lengths) + 1):
-        if i == len(lengths) or i - start == CHAR_CHUNK or _bucket(lengths[i]) != _bucket(lengths[start]):
-            chunks.append((start, i, lengths[i - 1]))
-            start = i
+    for start, end in zip([0] + changes, changes + [len(lengths)]):
+        for piece in range(start, end, CHAR_CHUNK):
+            stop = min(piece + CHAR_CHUNK, end)
+            chunks.append((piece, stop, int(lengths[stop - 1])))
     return chunks
-
-
-def _bucket(length: int) -> int:
-    return next((i for i, edge in enumerate(CHAR_BUCKETS) if length <= edge), len(CHAR_BUCKETS))
 
 
 def featurize(model: Model, docs: List[Doc]) -> ArgsKwargs:
@@ -559,19 +578,16 @@ def featurize(model: Model, docs: List[Doc]) -> ArgsKwargs:
     keys, inverse = numpy.unique(orths, return_inverse=True)
     strings = docs[0].vocab.strings
     words = [strings[int(k)] for k in keys]
-    chars = [_char_ids(w) for w in words]
+    char_array, char_lengths = char_id_array(words)
     # sort distinct words by length so char-CNN chunks carry little padding
-    order = numpy.argsort([len(c) for c in chars], kind="stable")
+    order = numpy.argsort(char_lengths, kind="stable")
     rank = numpy.empty_like(order)
     rank[order] = numpy.arange(len(order))
-    chars = [chars[i] for i in order]
+    char_array = char_array[order]
     words = [words[i] for i in order]
     keys = keys[order]
     inverse = rank[inverse]
-    char_array = numpy.zeros((len(chars), max(len(c) for c in chars)), dtype="int64")
-    for i, c in enumerate(chars):
-        char_array[i, : len(c)] = c
-    chunks = char_chunks([len(c) for c in chars])
+    chunks = char_chunks(char_lengths[order])
     word_feats = _word_ids(module, docs, words, keys)
     windows, window_lengths, core = _windows([len(d) for d in docs], model.attrs["window_size"], model.attrs["window_overlap"])
     as_t = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
