@@ -4,12 +4,10 @@ spaCy's ``ner`` (issue 26, goal 4), with its predictions saved and compared acro
 Every row is a pipeline loaded once and tagging the texts of ``--gold`` ``--repeat`` times (rows
 take turns, so a busy machine slows them alike; the best run of each is kept); its CDR test F is
 scored by the project scorer (mention level, both types). ``--baseline`` adds a row (spaCy's
-``ner``) and the ratio to it; ``--quantize`` adds the model with the opt-in ``quantize = "int8"``
-component setting (dynamic int8 LSTM/Linear weights: faster, not the same predictions).
+``ner``) and the ratio to it.
 
     python benchmarks/pipe_speed.py MODEL --gold cdr/test.PubTator --save before.json
-    python benchmarks/pipe_speed.py MODEL --gold cdr/test.PubTator --compare before.json \\
-        --baseline NER_MODEL --quantize
+    python benchmarks/pipe_speed.py MODEL --gold cdr/test.PubTator --compare before.json --baseline NER_MODEL
 
 ``--save`` writes each document's entities (token start, end, label, confidence) of the first row;
 ``--compare`` checks them against a saved file: the same ``(doc, start, end, label)`` set and every
@@ -57,19 +55,11 @@ def compare(saved: Sequence[Sequence[Entity]], new: Sequence[Sequence[Entity]], 
             "max_confidence_diff": worst, "same": same}
 
 
-def load_rows(model: Path, baseline: Optional[Path], quantize: bool) -> List[Tuple[str, Any]]:
-    """``(label, nlp)`` per row: the model, its int8 variant, spaCy's ner."""
+def load_rows(model: Path, baseline: Optional[Path]) -> List[Tuple[str, Any]]:
+    """``(label, nlp)`` per row: the model, then spaCy's ner."""
     import spacy
 
     rows = [("model", spacy.load(model))]
-    if quantize:
-        nlp = spacy.load(model)
-        names = [name for name, pipe in nlp.pipeline if hasattr(pipe, "quantize")]
-        if not names:
-            raise SystemExit(f"{model}: no bioner_crf pipe to quantize")
-        for name in names:
-            nlp.get_pipe(name).quantize = "int8"
-        rows.append(("model, quantize int8", nlp))
     if baseline is not None:
         rows.append(("baseline", spacy.load(baseline)))
     return rows
@@ -80,7 +70,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("model", type=Path, help="a trained bioner_crf pipeline")
     parser.add_argument("--gold", type=Path, required=True, help="PubTator file (e.g. the CDR test set)")
     parser.add_argument("--baseline", type=Path, help="a pipeline to compare the speed with (spaCy's ner)")
-    parser.add_argument("--quantize", action="store_true", help="add the model with quantize = 'int8'")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--batch-size", type=int, default=64, help="nlp.pipe batch size")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per row (best kept)")
@@ -106,7 +95,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise SystemExit(f"{args.gold}: no documents")
     texts = [d.text for d in gold]
     n_words = sum(count_words(t) for t in texts)
-    rows = load_rows(args.model, args.baseline, args.quantize)
+    rows = load_rows(args.model, args.baseline)
     results: List[Dict[str, Any]] = [{"row": label, "runs": []} for label, _ in rows]
     docs_of: Dict[str, list] = {}
     for label, nlp in rows:  # warm-up (first calls allocate)

@@ -273,10 +273,16 @@ class BiLSTMEmitter(torch.nn.Module):
             token_pair = inverse
             table = type_proj + bias
         n_pairs = table.shape[0]
+        # tanh(x) = 2 sigmoid(2x) - 1 (on CPU torch's sigmoid is several times faster than its
+        # tanh): the cell-input gate's rows are doubled (exact in floating point), so one sigmoid
+        # serves all four gates
+        table[:, 2 * hidden : 3 * hidden] *= 2
+        table[:, 6 * hidden : 7 * hidden] *= 2
         # rows [0, P): forward direction, [P, 2P): reverse direction
         table = torch.cat([table[:, : 4 * hidden], table[:, 4 * hidden :]], dim=0)
         token_pair = torch.cat([token_pair, token_pair.new_zeros((1,))])  # padding position reads pair 0
         w_hh = torch.stack([lstm.weight_hh_l0.T, lstm.weight_hh_l0_reverse.T])  # (2, H, 4H)
+        w_hh[:, :, 2 * hidden : 3 * hidden] *= 2
         n_windows, width = windows.shape
         token_window = torch.div(core, width, rounding_mode="floor")
         token_pos = core - token_window * width
@@ -309,9 +315,11 @@ class BiLSTMEmitter(torch.nn.Module):
                     break
                 step = torch.baddbmm(torch.nn.functional.embedding(ids[t, :, :n], table), h[:, :n], w_hh)
                 sig = torch.sigmoid(step)
-                c = torch.addcmul(sig[..., hidden : 2 * hidden] * c[:, :n], sig[..., :hidden],
-                                  torch.tanh(step[..., 2 * hidden : 3 * hidden]))
-                h = sig[..., 3 * hidden :] * torch.tanh(c)
+                in_gate = sig[..., :hidden]
+                # c = f * c + i * tanh(g), with tanh(g) = 2 sigmoid(2g) - 1
+                c = torch.addcmul(sig[..., hidden : 2 * hidden] * c[:, :n] - in_gate, in_gate,
+                                  sig[..., 2 * hidden : 3 * hidden], value=2.0)
+                h = sig[..., 3 * hidden :] * torch.sigmoid(c * 2.0).mul_(2.0).sub_(1.0)
                 out[t, :, :n] = h
             members = torch.nonzero((token_rank >= first) & (token_rank < last)).squeeze(1)
             local = token_rank[members] - first
