@@ -559,7 +559,18 @@ def sequential_decode(
         if t < longest - 1:
             current = numpy.where(t < lengths_np - 1, back[t + 1][rows, current], current)
         paths[:, t] = numpy.where(t < lengths_np, current, -1)
-    # forward-backward in probability space, normalised at every step
+    # forward-backward in probability space, normalised at every step (a 0/0 is caught below)
+    with numpy.errstate(divide="ignore", invalid="ignore"):
+        found = _forward_backward(trans_t, start_t, end_t, em, lengths_np, marginals)
+    return None if found is None else (paths, found)
+
+
+def _forward_backward(
+    trans_t: numpy.ndarray, start_t: numpy.ndarray, end_t: numpy.ndarray, em: numpy.ndarray,
+    lengths_np: numpy.ndarray, marginals: numpy.ndarray,
+) -> Optional[numpy.ndarray]:
+    """``marginals`` filled in by the scaled forward-backward of :func:`sequential_decode`, or ``None``."""
+    batch, longest, n_tags = em.shape
     exp_trans = numpy.exp(trans_t)
     probs = numpy.exp(em - em.max(axis=2, keepdims=True))
     alpha = numpy.empty((batch, longest, n_tags))
@@ -583,7 +594,7 @@ def sequential_decode(
     if not numpy.isfinite(alpha[inside]).all() or not (numpy.isfinite(total[inside]) & (total[inside] > 0)).all():
         return None
     marginals[inside] = (joint[inside] / total[inside]).astype("float32")
-    return paths, marginals
+    return marginals
 
 
 def crf_decode(
