@@ -153,8 +153,8 @@ def test_projected_inference_equals_the_packed_lstm(architecture, dictionary, mo
     texts = [t for t, _ in TRAIN_DATA] + ["", "Cisplatin .", " ".join(t for t, _ in TRAIN_DATA) * 3]
     docs = [nlp.make_doc(t) for t in texts]  # the long one: overlapping windows of 9 tokens
     assert max(len(d) for d in docs) > 40
-    for budget in (16384, 10):  # 10: one window per step loop
-        monkeypatch.setattr(bilstm_crf, "PROJECTED_TOKENS", budget)
+    for budget in (8192, 5):  # 5: one window per step loop
+        monkeypatch.setattr(bilstm_crf, "WINDOW_TOKENS", budget)
         fast, slow = emissions(nlp, docs, True), emissions(nlp, docs, False)
         assert [f.shape for f in fast] == [s.shape for s in slow]
         for f, s in zip(fast, slow):
