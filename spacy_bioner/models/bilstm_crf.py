@@ -24,7 +24,8 @@ model learns to tag from characters and context the words it will meet unseen (L
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import contextlib
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy
 import spacy
@@ -44,6 +45,20 @@ MAX_WORD_CHARS = 48  # longer words keep their first and last 24 characters
 CHAR_CHUNK = 4096  # words per char-CNN call
 CHAR_BUCKETS = (4, 8, 12, 16, 24)  # word lengths where a new char-CNN call starts
 WINDOW_TOKENS = 8192  # padded token positions per BiLSTM call: bounds the memory a long document takes
+
+
+@contextlib.contextmanager
+def single_torch_thread() -> Iterator[None]:
+    """Torch on one intra-op thread inside the block (the thread count is restored after)."""
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class Dropout(torch.nn.Module):
@@ -192,10 +207,13 @@ class BiLSTMEmitter(torch.nn.Module):
     ) -> torch.Tensor:
         word_types = self.word_features(words)
         if self.projected_inference and not self.training and not torch.is_grad_enabled() and words.device.type == "cpu":
-            char_types = self.chars(chars, char_chunks)
             if self.dict_tags is not None and dict_tags is None:
                 raise ValueError("this BiLSTMEmitter has dictionary features: pass dict_tags")
-            return self._projected_forward(word_types, char_types, inverse, dict_tags, windows, window_lengths, core)
+            # on one intra-op thread: the step loops are many small ops, for which threads cost
+            # more than they give (on a busy machine each op waits for a descheduled thread)
+            with single_torch_thread():
+                char_types = self.chars(chars, char_chunks)
+                return self._projected_forward(word_types, char_types, inverse, dict_tags, windows, window_lengths, core)
         word_tokens = word_types[inverse]
         if self.training and self.word_dropout > 0.0:
             word_tokens = self._drop_words(word_tokens)
