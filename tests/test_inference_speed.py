@@ -16,6 +16,7 @@ from train_data import TRAIN_DATA
 
 from spacy_bioner.models import bilstm_crf
 from spacy_bioner.models import crf as crf_module
+from spacy_bioner.models import dictionary_features
 from spacy_bioner.models.bilstm_crf import BiLSTMEmitter, _char_ids, char_chunks, char_id_array
 from spacy_bioner.models.crf import LinearChainCRF, crf_decode, crf_layer, get_torch_module, prefix_mask, sequential_decode
 from spacy_bioner.models.dictionary_features import TermMatcher, _first_word, _hashes, _lookup, write_features_file
@@ -220,7 +221,9 @@ def reference_spans(matcher: TermMatcher, text: str, starts: List[int], ends: Li
     return found
 
 
-def test_matcher_spans_equal_the_loop():
+@pytest.mark.parametrize("memo_size", [200_000, 3])  # 3: the memos are emptied again and again
+def test_matcher_spans_equal_the_loop(memo_size, monkeypatch):
+    monkeypatch.setattr(dictionary_features, "MEMO_SIZE", memo_size)
     state = {"terms": [["renal failure", "Disease", None], ["acute renal failure", "Disease", None],
                        ["acute renal", "Chemical", None], ["renal", "Disease", None], ["cis-platin", "Chemical", None],
                        ["cis", "Chemical", None], ["pan", "Disease", None], ["x", "Chemical", ["PAN", "Li"]],
@@ -231,8 +234,9 @@ def test_matcher_spans_equal_the_loop():
     texts = ["Acute renal failure ( ARF ) after cis-platin ; ARF and renal failure .",
              "acute renal  failure , Li and li , PAN and pan , lithium carbonate (LC) then LC",
              "renal renal failure acute acute renal failure", "", "nothing here", "cis - platin cis-platin cis"]
-    for text in texts:
+    for text in texts + texts[::-1]:  # the second time through, from the memos
         doc = nlp.make_doc(text)
         starts = [t.idx for t in doc]
         ends = [t.idx + len(t) for t in doc]
         assert matcher.spans(text, starts, ends) == reference_spans(matcher, text, starts, ends), text
+    assert 0 < len(matcher._groups) <= max(memo_size, 20) and 0 < len(matcher._types)

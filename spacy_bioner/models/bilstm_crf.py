@@ -327,19 +327,20 @@ class BiLSTMEmitter(torch.nn.Module):
             out = table.new_empty((longest, 2, size, hidden))
             running = inside.sum(dim=0).tolist()
             h = table.new_zeros((2, size, hidden))
-            c = table.new_zeros((2, size, hidden))
-            for t in range(longest):
-                n = running[t]
-                if n == 0:
-                    break
-                step = torch.baddbmm(torch.nn.functional.embedding(ids[t, :, :n], table), h[:, :n], w_hh)
-                sig = torch.sigmoid(step)
-                in_gate = sig[..., :hidden]
-                # c = f * c + i * tanh(g), with tanh(g) = 2 sigmoid(2g) - 1
-                c = torch.addcmul(sig[..., hidden : 2 * hidden] * c[:, :n] - in_gate, in_gate,
-                                  sig[..., 2 * hidden : 3 * hidden], value=2.0)
-                h = sig[..., 3 * hidden :] * torch.sigmoid(c * 2.0).mul_(2.0).sub_(1.0)
-                out[t, :, :n] = h
+            c2 = table.new_zeros((2, size, hidden))  # twice the cell state (exact): tanh(c) = 2 sigmoid(c2) - 1
+            n = size
+            for t, ids_t in enumerate(ids.unbind(0)):
+                if running[t] != n:  # windows that ended leave the batch (they are sorted by length)
+                    n = running[t]
+                    if n == 0:
+                        break
+                    h, c2 = h[:, :n], c2[:, :n]
+                step = torch.baddbmm(torch.nn.functional.embedding(ids_t[:, :n] if n < size else ids_t, table), h, w_hh)
+                in_gate, forget, cell, out_gate = torch.sigmoid(step).chunk(4, dim=-1)
+                # c2 = f * c2 + 2 i tanh(g), tanh(g) = 2 sigmoid(2g) - 1 (the g rows are doubled)
+                c2 = torch.addcmul((forget * c2).sub_(in_gate, alpha=2.0), in_gate, cell, value=4.0)
+                # h = o * tanh(c) = 2 o sigmoid(c2) - o, written straight into the outputs
+                h = torch.addcmul(out_gate.neg(), out_gate, torch.sigmoid(c2), value=2.0, out=out[t, :, :n])
             members = torch.nonzero((token_rank >= first) & (token_rank < last)).squeeze(1)
             local = token_rank[members] - first
             pos = token_pos[members]
