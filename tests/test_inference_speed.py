@@ -114,8 +114,12 @@ def test_char_chunks_equal_the_loop(lengths):
 
 # -- the BiLSTM: projected CPU inference against the packed LSTM ------------------------------------
 
-def trained(architecture: str, dictionary=None, steps: int = 30, **settings):
+def trained(architecture: str, dictionary=None, steps: int = 30, vectors: bool = False, **settings):
     nlp = spacy.blank("en")
+    if vectors:  # a small table: the word features come from it (fine-tuned, or frozen)
+        rng = numpy.random.RandomState(0)
+        for word in sorted({w for t, _ in TRAIN_DATA for w in t.split()}):
+            nlp.vocab.set_vector(word.lower(), rng.randn(12).astype("float32"))
     model = {"@architectures": architecture, "hidden_width": 24, "tanh_width": 16, "embed_rows": 500,
              "window_size": 9, "window_overlap": 2, **settings}
     nlp.add_pipe("bioner_crf", config={"model": model})
@@ -148,9 +152,16 @@ def dictionary(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("architecture", ["spacy_bioner.BiLSTMCRF.v1", "spacy_bioner.BiLSTMCRF.v3"])
-def test_projected_inference_equals_the_packed_lstm(architecture, dictionary, monkeypatch):
-    nlp = trained(architecture, dictionary if architecture.endswith("v3") else None)
+@pytest.mark.parametrize("architecture,settings", [
+    ("spacy_bioner.BiLSTMCRF.v1", {}),  # hashed word features
+    ("spacy_bioner.BiLSTMCRF.v2", {"vectors": True}),  # fine-tuned vectors
+    ("spacy_bioner.BiLSTMCRF.v2", {"vectors": True, "finetune_vectors": False}),  # frozen vectors
+    ("spacy_bioner.BiLSTMCRF.v3", {}),  # dictionary features
+])
+def test_projected_inference_equals_the_packed_lstm(architecture, settings, dictionary, monkeypatch):
+    nlp = trained(architecture, dictionary if architecture.endswith("v3") else None, **settings)
+    mode = get_torch_module(nlp.get_pipe("bioner_crf").model.get_ref("emitter")).word_mode
+    assert mode == ("hash" if not settings else "frozen" if "finetune_vectors" in settings else "vectors")
     texts = [t for t, _ in TRAIN_DATA] + ["", "Cisplatin .", " ".join(t for t, _ in TRAIN_DATA) * 3]
     docs = [nlp.make_doc(t) for t in texts]  # the long one: overlapping windows of 9 tokens
     assert max(len(d) for d in docs) > 40
@@ -240,3 +251,19 @@ def test_matcher_spans_equal_the_loop(memo_size, monkeypatch):
         ends = [t.idx + len(t) for t in doc]
         assert matcher.spans(text, starts, ends) == reference_spans(matcher, text, starts, ends), text
     assert 0 < len(matcher._groups) <= max(memo_size, 20) and 0 < len(matcher._types)
+
+
+def test_projected_inference_runs_on_one_thread_and_restores_the_count(dictionary):
+    nlp = trained("spacy_bioner.BiLSTMCRF.v3", dictionary, steps=1)
+    module = get_torch_module(nlp.get_pipe("bioner_crf").model.get_ref("emitter"))
+    seen = []
+    original = module._projected_forward
+    module._projected_forward = lambda *a, **k: seen.append(torch.get_num_threads()) or original(*a, **k)
+    torch.set_num_threads(2)  # the one_torch_thread fixture restores the count afterwards
+    nlp("Cisplatin induced hypotension .")
+    assert seen == [1] and torch.get_num_threads() == 2
+    with bilstm_crf.single_torch_thread():
+        assert torch.get_num_threads() == 1
+        with bilstm_crf.single_torch_thread():
+            assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2
