@@ -11,7 +11,8 @@ scored by the project scorer (mention level, both types). ``--baseline`` adds a 
 
 ``--save`` writes each document's entities (token start, end, label, confidence) of the first row;
 ``--compare`` checks them against a saved file: the same ``(doc, start, end, label)`` set and every
-confidence within ``--tolerance`` (exit status 1 otherwise).
+confidence within ``--tolerance`` (exit status 1 otherwise). ``--profile N`` prints a cProfile of
+one more pass of the model (its N functions of most cumulative and most own time).
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--compare", type=Path, help="compare the model's entities with a --save file")
     parser.add_argument("--tolerance", type=float, default=1e-5, help="largest confidence difference allowed")
     parser.add_argument("--output", type=Path, help="write the rows as JSON")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="after the timed runs, tag the texts once more under cProfile and print the model's "
+                             "N functions of most cumulative and most own time")
     args = parser.parse_args(argv)
 
     import torch
@@ -119,6 +123,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     for result in results:
         ratio = f"{result['words_per_second'] / base['words_per_second']:.2f}" if base else "-"
         print(f"{result['row']:<24} {100 * result['f']:>7.2f} {result['words_per_second']:>9,.0f} {ratio:>10}")
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        list(rows[0][1].pipe(texts, batch_size=args.batch_size))
+        profiler.disable()
+        for key in ("cumulative", "tottime"):
+            pstats.Stats(profiler, stream=sys.stdout).sort_stats(key).print_stats(args.profile)
     status = 0
     if args.compare:
         saved = json.loads(args.compare.read_text(encoding="utf8"))["entities"]

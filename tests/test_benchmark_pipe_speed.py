@@ -25,8 +25,9 @@ def test_pipe_speed_saves_and_compares(tmp_path, capsys):
     assert len(saved) == 6
     rows = json.loads((tmp_path / "rows.json").read_text(encoding="utf8"))["rows"]
     assert [r["row"] for r in rows] == ["model", "baseline"] and all(r["words_per_second"] > 0 for r in rows)
-    assert script.main(base + ["--compare", str(tmp_path / "pred.json")]) == 0
-    assert "-> same (tolerance 1e-05)" in capsys.readouterr().out
+    assert script.main(base + ["--compare", str(tmp_path / "pred.json"), "--profile", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "-> same (tolerance 1e-05)" in out and "Ordered by: cumulative time" in out and "(pipe)" in out
     # one entity moved: reported, exit status 1
     changed = [list(map(list, doc)) for doc in saved]
     next(d for d in changed if d)[0][1] += 1

@@ -4,7 +4,9 @@ Token features are computed once per distinct word form in a batch (vector row o
 embedding id, and the char-CNN), then gathered per token. Documents longer than ``window_size``
 tokens are cut into overlapping windows (``window_overlap`` tokens of context on each side); each
 token's emission comes from the window where it is in the core, so memory stays bounded on
-100,000-token documents while documents up to ``window_size`` tokens are seen whole.
+100,000-token documents while documents up to ``window_size`` tokens are seen whole. At inference
+on CPU the emissions come from :meth:`BiLSTMEmitter._projected_forward` (the same function, less
+work: the LSTM's input projection per distinct word, one step loop for both directions).
 
 The word-feature mode is fixed at initialize from ``nlp.vocab.vectors``:
 
@@ -251,7 +253,6 @@ class BiLSTMEmitter(torch.nn.Module):
             return scores.float()
         return scores.reshape(-1, scores.shape[-1])[core].float()
 
-
     def _projected_forward(
         self,
         word_types: torch.Tensor,
@@ -264,11 +265,12 @@ class BiLSTMEmitter(torch.nn.Module):
     ) -> torch.Tensor:
         """Inference on CPU: the emissions of :meth:`forward`, with less work for the same function.
 
-        The BiLSTM's input projection is linear, so it is computed once per distinct word (word
-        and char features) and once per dictionary tag, then summed per token, instead of once
-        per token; both directions step together (one batched matmul per step) over the windows
-        sorted by length, each step on the windows still running (as a packed LSTM does); the
-        head sees only the core tokens. Equal to the packed LSTM up to float rounding.
+        The BiLSTM's input projection is linear, so it is computed once per distinct (word,
+        dictionary tag) pair of the batch instead of once per token; both directions step
+        together (one batched matmul per step) over the windows sorted by length, each step on
+        the windows still running (as a packed LSTM does), with ``tanh(x) = 2 sigmoid(2x) - 1``;
+        the head sees only the core tokens. Equal to the packed LSTM up to float rounding
+        (``tests/test_inference_speed.py``).
         """
         lstm = self.lstm
         hidden = lstm.hidden_size

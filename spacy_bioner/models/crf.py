@@ -7,7 +7,9 @@ All sums over paths are associative reductions of per-step ``K x K`` matrices in
 so a 100,000-token document costs the same few kernel launches as a sentence. Marginals are the
 gradient of ``log Z`` with respect to the emissions (forward-backward by autodiff) and the Viterbi
 path is the gradient of the max-plus score (a one-hot per position; ``torch.max`` routes the
-gradient to exactly one argument, so ties still give a single path).
+gradient to exactly one argument, so ties still give a single path). On CPU, :func:`crf_decode`
+decodes sequences of abstract length by the textbook recursions in numpy instead
+(:func:`sequential_decode`: same paths, marginals within float32 rounding, several times faster).
 
 Masks must be prefix masks (``mask[b, t]`` is true for ``t < length[b]``); length 0 is allowed.
 Everything is computed in float32 (float64 inputs stay float64) with autocast disabled.
