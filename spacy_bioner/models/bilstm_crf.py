@@ -4,7 +4,9 @@ Token features are computed once per distinct word form in a batch (vector row o
 embedding id, and the char-CNN), then gathered per token. Documents longer than ``window_size``
 tokens are cut into overlapping windows (``window_overlap`` tokens of context on each side); each
 token's emission comes from the window where it is in the core, so memory stays bounded on
-100,000-token documents while documents up to ``window_size`` tokens are seen whole.
+100,000-token documents while documents up to ``window_size`` tokens are seen whole. At inference
+on CPU the emissions come from :meth:`BiLSTMEmitter._projected_forward` (the same function, less
+work: the LSTM's input projection per distinct word, one step loop for both directions).
 
 The word-feature mode is fixed at initialize from ``nlp.vocab.vectors``:
 
@@ -24,7 +26,8 @@ model learns to tag from characters and context the words it will meet unseen (L
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import contextlib
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy
 import spacy
@@ -44,6 +47,20 @@ MAX_WORD_CHARS = 48  # longer words keep their first and last 24 characters
 CHAR_CHUNK = 4096  # words per char-CNN call
 CHAR_BUCKETS = (4, 8, 12, 16, 24)  # word lengths where a new char-CNN call starts
 WINDOW_TOKENS = 8192  # padded token positions per BiLSTM call: bounds the memory a long document takes
+
+
+@contextlib.contextmanager
+def single_torch_thread() -> Iterator[None]:
+    """Torch on one intra-op thread inside the block (the thread count is restored after)."""
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class Dropout(torch.nn.Module):
@@ -128,6 +145,8 @@ class BiLSTMEmitter(torch.nn.Module):
     #: with gradients on, run the BiLSTM through :func:`unpacked_bilstm` (O(L) backprop);
     #: False trains through the packed LSTM, as inference always runs (benchmarks compare both)
     unpacked_training = True
+    #: at inference on CPU, compute the emissions through :meth:`_projected_forward`
+    projected_inference = True
 
     def __init__(
         self,
@@ -188,10 +207,25 @@ class BiLSTMEmitter(torch.nn.Module):
         core: torch.Tensor,
         dict_tags: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
+        if self.projected_inference and not self.training and not torch.is_grad_enabled() and words.device.type == "cpu":
+            if self.dict_tags is not None and dict_tags is None:
+                raise ValueError("this BiLSTMEmitter has dictionary features: pass dict_tags")
+            # on one intra-op thread: the step loops are many small ops, for which threads cost
+            # more than they give (on a busy machine each op waits for a descheduled thread)
+            with single_torch_thread():
+                char_types = self.chars(chars, char_chunks)
+                return self._projected_forward(self.word_features(words), char_types, inverse, dict_tags,
+                                               windows, window_lengths, core)
         tokens = self.token_features(words, chars, char_chunks, inverse, dict_tags)
         outputs = []
-        per_call = max(1, WINDOW_TOKENS // max(1, windows.shape[1]))
-        for start in range(0, windows.shape[0], per_call):
+        width = windows.shape[1]
+        per_call = max(1, WINDOW_TOKENS // max(1, width))
+        starts = list(range(0, windows.shape[0], per_call))
+        # outside training the head sees only the core tokens (``core`` rises with the token
+        # index, so each call's core tokens are one run of it), not every padded position
+        bounds = torch.searchsorted(core, torch.as_tensor(starts[1:] + [windows.shape[0]], device=core.device) * width)
+        bounds = [0] + bounds.tolist()
+        for call, start in enumerate(starts):
             x = tokens[windows[start : start + per_call]]
             lengths = window_lengths[start : start + per_call]
             if torch.is_grad_enabled() and self.unpacked_training:
@@ -200,10 +234,115 @@ class BiLSTMEmitter(torch.nn.Module):
                 packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
                 hidden, _ = self.lstm(packed)
                 hidden, _ = torch.nn.utils.rnn.pad_packed_sequence(hidden, batch_first=True, total_length=x.shape[1])
-            outputs.append(self.head(self.drop(hidden)))
+            if self.training:
+                outputs.append(self.head(self.drop(hidden)))
+            else:
+                rows = core[bounds[call] : bounds[call + 1]] - start * width
+                outputs.append(self.head(hidden.reshape(-1, hidden.shape[-1])[rows]))
         scores = torch.cat(outputs, dim=0)
+        if not self.training:
+            return scores.float()
         return scores.reshape(-1, scores.shape[-1])[core].float()
 
+    def _projected_forward(
+        self,
+        word_types: torch.Tensor,
+        char_types: torch.Tensor,
+        inverse: torch.Tensor,
+        dict_tags: Optional[torch.Tensor],
+        windows: torch.Tensor,
+        window_lengths: torch.Tensor,
+        core: torch.Tensor,
+    ) -> torch.Tensor:
+        """Inference on CPU: the emissions of :meth:`forward`, with less work for the same function.
+
+        The BiLSTM's input projection is linear, so it is computed once per distinct (word,
+        dictionary tag) pair of the batch instead of once per token; both directions step
+        together (one batched matmul per step) over the windows sorted by length, each step on
+        the windows still running (as a packed LSTM does), with ``tanh(x) = 2 sigmoid(2x) - 1``;
+        the head sees only the core tokens. Equal to the packed LSTM up to float rounding
+        (``tests/test_inference_speed.py``).
+        """
+        lstm = self.lstm
+        hidden = lstm.hidden_size
+        dtype = lstm.weight_ih_l0.dtype
+        type_features = torch.cat([word_types.to(dtype), char_types.to(dtype)], dim=1)
+        n_type = type_features.shape[1]
+        w_ih = torch.cat([lstm.weight_ih_l0, lstm.weight_ih_l0_reverse], dim=0)  # (8H, D): both directions
+        bias = torch.cat([lstm.bias_ih_l0 + lstm.bias_hh_l0, lstm.bias_ih_l0_reverse + lstm.bias_hh_l0_reverse])
+        type_proj = type_features @ w_ih[:, :n_type].T
+        # one input projection per distinct (word, dictionary tag) pair of the batch
+        if self.dict_tags is not None:
+            n_dict = self.dict_tags.num_embeddings
+            pairs, token_pair = torch.unique(inverse * n_dict + dict_tags, return_inverse=True)
+            pair_dict = torch.remainder(pairs, n_dict)
+            dict_proj = torch.addmm(bias, self.dict_tags.weight.to(dtype), w_ih[:, n_type:].T)
+            table = type_proj.index_select(0, torch.div(pairs, n_dict, rounding_mode="floor"))
+            table += dict_proj.index_select(0, pair_dict)
+        else:
+            token_pair = inverse
+            table = type_proj + bias
+        n_pairs = table.shape[0]
+        # tanh(x) = 2 sigmoid(2x) - 1 (on CPU torch's sigmoid is several times faster than its
+        # tanh): the cell-input gate's rows are doubled (exact in floating point), so one sigmoid
+        # serves all four gates
+        table[:, 2 * hidden : 3 * hidden] *= 2
+        table[:, 6 * hidden : 7 * hidden] *= 2
+        # rows [0, P): forward direction, [P, 2P): reverse direction
+        table = torch.cat([table[:, : 4 * hidden], table[:, 4 * hidden :]], dim=0)
+        token_pair = torch.cat([token_pair, token_pair.new_zeros((1,))])  # padding position reads pair 0
+        w_hh = torch.stack([lstm.weight_hh_l0.T, lstm.weight_hh_l0_reverse.T])  # (2, H, 4H)
+        w_hh[:, :, 2 * hidden : 3 * hidden] *= 2
+        n_windows, width = windows.shape
+        token_window = torch.div(core, width, rounding_mode="floor")
+        token_pos = core - token_window * width
+        lengths = window_lengths.to(windows.device)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        rank = torch.empty_like(order)
+        rank[order] = torch.arange(n_windows, device=order.device)
+        sorted_lengths = lengths[order].tolist()
+        token_rank = rank[token_window]
+        scores = table.new_empty((len(core), self.head.out.out_features))
+        first = 0
+        while first < n_windows:
+            longest = max(1, sorted_lengths[first])
+            # a position costs this path less than half of what it costs the packed LSTM (no
+            # per-token inputs, no padded outputs): twice the budget of padded tokens per loop
+            last = min(n_windows, first + max(1, 2 * WINDOW_TOKENS // longest))
+            size = last - first
+            chunk_lengths = lengths[order[first:last]]
+            positions = torch.arange(longest, device=windows.device)
+            inside = positions < chunk_lengths[:, None]
+            # (time, direction, window) rows of the table; padding positions read row 0 (never used)
+            forward_ids = token_pair[windows[order[first:last], :longest]]
+            reverse_ids = forward_ids.gather(1, torch.where(inside, chunk_lengths[:, None] - 1 - positions, positions))
+            ids = torch.stack([forward_ids.T, reverse_ids.T + n_pairs], dim=1)
+            out = table.new_empty((longest, 2, size, hidden))
+            running = inside.sum(dim=0).tolist()
+            h = table.new_zeros((2, size, hidden))
+            c2 = table.new_zeros((2, size, hidden))  # twice the cell state (exact): tanh(c) = 2 sigmoid(c2) - 1
+            n = size
+            for t, ids_t in enumerate(ids.unbind(0)):
+                if running[t] != n:  # windows that ended leave the batch (they are sorted by length)
+                    n = running[t]
+                    if n == 0:
+                        break
+                    h, c2 = h[:, :n], c2[:, :n]
+                step = torch.baddbmm(torch.nn.functional.embedding(ids_t[:, :n] if n < size else ids_t, table), h, w_hh)
+                in_gate, forget, cell, out_gate = torch.sigmoid(step).chunk(4, dim=-1)
+                # c2 = f * c2 + 2 i tanh(g), tanh(g) = 2 sigmoid(2g) - 1 (the g rows are doubled)
+                c2 = torch.addcmul((forget * c2).sub_(in_gate, alpha=2.0), in_gate, cell, value=4.0)
+                # h = o * tanh(c) = 2 o sigmoid(c2) - o, written straight into the outputs
+                h = torch.addcmul(out_gate.neg(), out_gate, torch.sigmoid(c2), value=2.0, out=out[t, :, :n])
+            members = torch.nonzero((token_rank >= first) & (token_rank < last)).squeeze(1)
+            local = token_rank[members] - first
+            pos = token_pos[members]
+            flat = out.view(-1, hidden)
+            features = torch.cat([flat.index_select(0, pos * 2 * size + local),
+                                  flat.index_select(0, ((chunk_lengths[local] - 1 - pos) * 2 + 1) * size + local)], dim=1)
+            scores[members] = self.head(features)
+            first = last
+        return scores.float()
 
     def token_features(
         self,
@@ -437,22 +576,41 @@ def _windows(lengths: Sequence[int], size: int, overlap: int) -> Tuple[numpy.nda
     return windows, window_lengths, core_win * longest + core_pos
 
 
+def char_id_array(words: Sequence[str]) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """The char ids of each word (as :func:`_char_ids`: words over ``MAX_WORD_CHARS`` keep their
+    first and last halves) as one zero-padded ``(n_words, longest)`` array, and the lengths,
+    computed for all words at once."""
+    lengths = numpy.fromiter((len(w) for w in words), dtype="int64", count=len(words))
+    if not len(words):
+        return numpy.zeros((0, 0), dtype="int64"), lengths
+    codes = numpy.frombuffer("".join(words).encode("utf-32-le"), dtype=numpy.uint32).astype("int64")
+    kept = numpy.minimum(lengths, MAX_WORD_CHARS)
+    offsets = numpy.cumsum(lengths) - lengths
+    column = numpy.arange(max(1, int(kept.max())))[None, :]
+    half = MAX_WORD_CHARS // 2
+    source = numpy.where((lengths[:, None] > MAX_WORD_CHARS) & (column >= half),
+                         lengths[:, None] - MAX_WORD_CHARS + column, column)
+    inside = column < kept[:, None]
+    ids = codes[numpy.where(inside, offsets[:, None] + source, 0)] % (CHAR_ROWS - 1) + 1
+    return numpy.where(inside, ids, 0), kept
+
+
 def char_chunks(lengths: Sequence[int]) -> List[Tuple[int, int, int]]:
     """``(start, end, longest)`` char-CNN calls over words sorted by length: at most
     ``CHAR_CHUNK`` words each, a new call where the length passes the next of
     ``CHAR_BUCKETS``, so short words are not padded to the longest word of the batch
     (the outputs do not depend on the padding)."""
+    lengths = numpy.asarray(lengths, dtype="int64")
+    if not len(lengths):
+        return []
+    buckets = numpy.searchsorted(numpy.asarray(CHAR_BUCKETS, dtype="int64"), lengths, side="left")
+    changes = (numpy.flatnonzero(buckets[1:] != buckets[:-1]) + 1).tolist()
     chunks: List[Tuple[int, int, int]] = []
-    start = 0
-    for i in range(1, len(lengths) + 1):
-        if i == len(lengths) or i - start == CHAR_CHUNK or _bucket(lengths[i]) != _bucket(lengths[start]):
-            chunks.append((start, i, lengths[i - 1]))
-            start = i
+    for start, end in zip([0] + changes, changes + [len(lengths)]):
+        for piece in range(start, end, CHAR_CHUNK):
+            stop = min(piece + CHAR_CHUNK, end)
+            chunks.append((piece, stop, int(lengths[stop - 1])))
     return chunks
-
-
-def _bucket(length: int) -> int:
-    return next((i for i, edge in enumerate(CHAR_BUCKETS) if length <= edge), len(CHAR_BUCKETS))
 
 
 def featurize(model: Model, docs: List[Doc]) -> ArgsKwargs:
@@ -463,19 +621,16 @@ def featurize(model: Model, docs: List[Doc]) -> ArgsKwargs:
     keys, inverse = numpy.unique(orths, return_inverse=True)
     strings = docs[0].vocab.strings
     words = [strings[int(k)] for k in keys]
-    chars = [_char_ids(w) for w in words]
+    char_array, char_lengths = char_id_array(words)
     # sort distinct words by length so char-CNN chunks carry little padding
-    order = numpy.argsort([len(c) for c in chars], kind="stable")
+    order = numpy.argsort(char_lengths, kind="stable")
     rank = numpy.empty_like(order)
     rank[order] = numpy.arange(len(order))
-    chars = [chars[i] for i in order]
+    char_array = char_array[order]
     words = [words[i] for i in order]
     keys = keys[order]
     inverse = rank[inverse]
-    char_array = numpy.zeros((len(chars), max(len(c) for c in chars)), dtype="int64")
-    for i, c in enumerate(chars):
-        char_array[i, : len(c)] = c
-    chunks = char_chunks([len(c) for c in chars])
+    chunks = char_chunks(char_lengths[order])
     word_feats = _word_ids(module, docs, words, keys)
     windows, window_lengths, core = _windows([len(d) for d in docs], model.attrs["window_size"], model.attrs["window_overlap"])
     as_t = lambda a: torch.as_tensor(a, device=device)  # noqa: E731

@@ -7,7 +7,9 @@ All sums over paths are associative reductions of per-step ``K x K`` matrices in
 so a 100,000-token document costs the same few kernel launches as a sentence. Marginals are the
 gradient of ``log Z`` with respect to the emissions (forward-backward by autodiff) and the Viterbi
 path is the gradient of the max-plus score (a one-hot per position; ``torch.max`` routes the
-gradient to exactly one argument, so ties still give a single path).
+gradient to exactly one argument, so ties still give a single path). On CPU, :func:`crf_decode`
+decodes sequences of abstract length by the textbook recursions in numpy instead
+(:func:`sequential_decode`: same paths, marginals within float32 rounding, several times faster).
 
 Masks must be prefix masks (``mask[b, t]`` is true for ``t < length[b]``); length 0 is allowed.
 Everything is computed in float32 (float64 inputs stay float64) with autocast disabled.
@@ -518,6 +520,85 @@ def length_buckets(lengths: Sequence[int], max_tokens: int) -> Iterator[List[int
         yield group
 
 
+#: longest sequence that :func:`crf_decode` decodes with :func:`sequential_decode` on CPU; a
+#: longer one goes to the tree (``O(log T)`` tensor ops instead of ``O(T)`` numpy steps)
+SEQUENTIAL_MAX_LENGTH = 4096
+
+
+def sequential_decode(
+    module: LinearChainCRF, emissions: numpy.ndarray, lengths: Sequence[int]
+) -> Optional[Tuple[numpy.ndarray, numpy.ndarray]]:
+    """Viterbi paths and marginals of padded ``emissions`` ``(B, T, K)``, step by step in numpy.
+
+    The same quantities as :meth:`LinearChainCRF.decode` and :meth:`LinearChainCRF.marginals`
+    (paths ``(B, T)`` int64 with -1 past each length, marginals ``(B, T, K)`` float32 with
+    zeros there), computed in float64 by the textbook recursions: max-plus Viterbi with back
+    pointers, and forward-backward in probability space, each step normalised (emissions
+    shifted by their per-token maximum, forbidden moves ``exp(NEG) == 0``). On CPU, for
+    abstracts, this is several times faster than the tree with autograd. ``None`` when a
+    normalising sum is not a positive finite number (the caller then uses the tree).
+    """
+    trans_t, start_t, end_t = (t.detach().cpu().numpy().astype("float64") for t in module.scores(torch.float64))
+    batch, longest, n_tags = emissions.shape
+    lengths_np = numpy.asarray(lengths, dtype="int64")
+    paths = numpy.full((batch, longest), -1, dtype="int64")
+    marginals = numpy.zeros((batch, longest, n_tags), dtype="float32")
+    if longest == 0 or batch == 0:
+        return paths, marginals
+    em = emissions.astype("float64")
+    rows = numpy.arange(batch)
+    # Viterbi: score[b, j] of the best path ending in j; back[t, b, j] its tag at t - 1
+    score = start_t + em[:, 0]
+    back = numpy.zeros((longest, batch, n_tags), dtype="int64")
+    for t in range(1, longest):
+        cand = score[:, :, None] + trans_t  # (B, from, to)
+        best_prev = cand.argmax(axis=1)
+        step = numpy.take_along_axis(cand, best_prev[:, None, :], axis=1)[:, 0] + em[:, t]
+        score = numpy.where((t < lengths_np)[:, None], step, score)
+        back[t] = best_prev
+    current = (score + end_t).argmax(axis=1)
+    for t in range(longest - 1, -1, -1):
+        if t < longest - 1:
+            current = numpy.where(t < lengths_np - 1, back[t + 1][rows, current], current)
+        paths[:, t] = numpy.where(t < lengths_np, current, -1)
+    # forward-backward in probability space, normalised at every step (a 0/0 is caught below)
+    with numpy.errstate(divide="ignore", invalid="ignore"):
+        found = _forward_backward(trans_t, start_t, end_t, em, lengths_np, marginals)
+    return None if found is None else (paths, found)
+
+
+def _forward_backward(
+    trans_t: numpy.ndarray, start_t: numpy.ndarray, end_t: numpy.ndarray, em: numpy.ndarray,
+    lengths_np: numpy.ndarray, marginals: numpy.ndarray,
+) -> Optional[numpy.ndarray]:
+    """``marginals`` filled in by the scaled forward-backward of :func:`sequential_decode`, or ``None``."""
+    batch, longest, n_tags = em.shape
+    exp_trans = numpy.exp(trans_t)
+    probs = numpy.exp(em - em.max(axis=2, keepdims=True))
+    alpha = numpy.empty((batch, longest, n_tags))
+    first = numpy.exp(start_t - start_t.max()) * probs[:, 0]
+    alpha[:, 0] = first / first.sum(axis=1, keepdims=True)
+    for t in range(1, longest):
+        step = (alpha[:, t - 1] @ exp_trans) * probs[:, t]
+        alpha[:, t] = step / step.sum(axis=1, keepdims=True)
+    beta = numpy.empty((batch, longest, n_tags))
+    last = numpy.exp(end_t - end_t.max())
+    last = last / last.sum()
+    beta[:, longest - 1] = last
+    exp_trans_t = exp_trans.T.copy()
+    for t in range(longest - 2, -1, -1):
+        step = (probs[:, t + 1] * beta[:, t + 1]) @ exp_trans_t
+        step /= step.sum(axis=1, keepdims=True)
+        beta[:, t] = numpy.where((t >= lengths_np - 1)[:, None], last, step)
+    joint = alpha * beta
+    total = joint.sum(axis=2, keepdims=True)
+    inside = numpy.arange(longest)[None, :] < lengths_np[:, None]
+    if not numpy.isfinite(alpha[inside]).all() or not (numpy.isfinite(total[inside]) & (total[inside] > 0)).all():
+        return None
+    marginals[inside] = (joint[inside] / total[inside]).astype("float32")
+    return marginals
+
+
 def crf_decode(
     model: Model, emissions: Sequence[Floats2d], max_tokens: int = 65536
 ) -> Tuple[List[numpy.ndarray], List[numpy.ndarray]]:
@@ -525,6 +606,8 @@ def crf_decode(
 
     ``model`` is a :func:`crf_layer`; documents are decoded in length buckets of at most
     ``max_tokens`` padded positions so one very long document does not pad a whole batch.
+    On CPU, buckets of sequences up to :data:`SEQUENTIAL_MAX_LENGTH` go through
+    :func:`sequential_decode`; others (and GPU) through the tree.
     """
     module = get_torch_module(model)
     ops = model.ops
@@ -537,17 +620,26 @@ def crf_decode(
     with torch.no_grad():
         for group in length_buckets(lengths, max_tokens):
             padded = pad_batch(ops, [emissions[i] for i in group], n_tags)
-            e_t = xp2torch(padded, device=device)
-            m_t = prefix_mask([lengths[i] for i in group], padded.shape[1], device)
-            best, _ = module.decode(e_t, m_t)
-            marg = module.marginals(e_t, m_t).float()
-            best_np = best.cpu().numpy()
-            marg_np = marg.cpu().numpy()
+            group_lengths = [lengths[i] for i in group]
+            decoded = None
+            if device.type == "cpu" and padded.shape[1] <= SEQUENTIAL_MAX_LENGTH:
+                decoded = sequential_decode(module, _to_host(padded), group_lengths)
+            if decoded is None:
+                e_t = xp2torch(padded, device=device)
+                m_t = prefix_mask(group_lengths, padded.shape[1], device)
+                best, _ = module.decode(e_t, m_t)
+                marg = module.marginals(e_t, m_t).float()
+                decoded = best.cpu().numpy(), marg.cpu().numpy()
+            best_np, marg_np = decoded
             for row, i in enumerate(group):
                 paths[i] = best_np[row, : lengths[i]].copy()
                 margs[i] = marg_np[row, : lengths[i]].copy()
     module.train()
     return paths, margs  # type: ignore[return-value]
+
+
+def _to_host(array: Any) -> numpy.ndarray:
+    return array.get() if hasattr(array, "get") else numpy.asarray(array)
 
 
 # -- the tagger: an emission model plus a CRF -------------------------------------------------

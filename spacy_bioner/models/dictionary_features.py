@@ -53,6 +53,25 @@ def _hashes(strings: Iterable[str]) -> numpy.ndarray:
     return numpy.fromiter((hash_string(x) for x in strings), dtype="uint64")
 
 
+MEMO_SIZE = 200_000  # strings per memo of a TermMatcher; a full memo is emptied
+
+
+def _memo_lookup(memo: Dict[str, int], keys: Sequence[str], lookup: Any) -> numpy.ndarray:
+    """``lookup(keys)`` (an int array, one value per key), through ``memo``: only the keys it
+    has not seen are looked up, once each."""
+    get = memo.get
+    values = numpy.fromiter((get(k, -2) for k in keys), dtype="int64", count=len(keys))
+    missing = numpy.flatnonzero(values == -2)
+    if len(missing):
+        new = list(dict.fromkeys(keys[i] for i in missing.tolist()))
+        found = dict(zip(new, numpy.asarray(lookup(new)).tolist()))
+        values[missing] = [found[keys[i]] for i in missing.tolist()]
+        if len(memo) + len(found) > MEMO_SIZE:
+            memo.clear()
+        memo.update(found)
+    return values
+
+
 class TermMatcher:
     """Greedy longest match of dictionary terms over token boundaries: a term matches from the
     start of one token to the end of another (lower-cased; case-exact terms only in their own
@@ -85,6 +104,10 @@ class TermMatcher:
             raise ValueError(f"not a dictionary state ({type(err).__name__}: {err})") from err
         self.terms = len(self.hashes) + len(self.exact)
         self._state = {key: hashed[key] for key in self.STATE_KEYS}
+        self._group_ids = numpy.arange(len(self.first_hashes))
+        # memos of the lookups by (lower-cased) string: a token's first-word group, a candidate's type
+        self._groups: Dict[str, int] = {}
+        self._types: Dict[str, int] = {}
 
     STATE_KEYS = ("hashes", "types", "first_hashes", "first_offsets", "first_lengths", "exact", "learned",
                   "max_abbreviation", "local_abbreviations")
@@ -126,29 +149,33 @@ class TermMatcher:
         """``(first token, last token + 1, type id)`` of each match, left to right."""
         lowered = text.lower()
         words = [lowered[s:e] for s, e in zip(starts, ends)]
-        groups = _lookup(self.first_hashes, numpy.arange(len(self.first_hashes)),
-                         _hashes(w if w.isalnum() else _first_word(w) for w in words))
-        token_end = {end: i for i, end in enumerate(ends)}
-        cand_first: List[int] = []
-        cand_last: List[int] = []
-        cand_exact: List[int] = []
-        cand_hash: List[int] = []
-        offsets = self.first_offsets
-        for i in numpy.flatnonzero(groups >= 0).tolist():
-            start, group = starts[i], int(groups[i])
-            for length in self.first_lengths[offsets[group] : offsets[group + 1]].tolist():  # longest first
-                last = token_end.get(start + length)
-                if last is None or last < i:
-                    continue
-                cand_first.append(i)
-                cand_last.append(last)
-                cand_exact.append(self.exact.get(text[start : start + length], -1))
-                cand_hash.append(hash_string(lowered[start : start + length]))
-        if not cand_first:
+        groups = _memo_lookup(self._groups, words, lambda new: _lookup(
+            self.first_hashes, self._group_ids, _hashes(w if w.isalnum() else _first_word(w) for w in new)))
+        first_tokens = numpy.flatnonzero(groups >= 0)
+        if not len(first_tokens):
             return []
-        found_types = _lookup(self.hashes, self.types, numpy.asarray(cand_hash, dtype="uint64")).tolist()
+        # every (token, term length of its first word) pair, longest first per token; a
+        # candidate is one that ends at a token end
+        offsets = self.first_offsets.astype("int64")
+        group = groups[first_tokens]
+        counts = offsets[group + 1] - offsets[group]
+        flat = numpy.arange(int(counts.sum())) + numpy.repeat(offsets[group] - (numpy.cumsum(counts) - counts), counts)
+        cand_first = numpy.repeat(first_tokens, counts)
+        starts_np = numpy.asarray(starts, dtype="int64")
+        ends_np = numpy.asarray(ends, dtype="int64")
+        cand_end = starts_np[cand_first] + self.first_lengths[flat].astype("int64")
+        cand_last = numpy.minimum(numpy.searchsorted(ends_np, cand_end), len(ends_np) - 1)
+        keep = (ends_np[cand_last] == cand_end) & (cand_last >= cand_first)
+        if not keep.any():
+            return []
+        cand_first_l = cand_first[keep].tolist()
+        cand_last_l = cand_last[keep].tolist()
+        spans = list(zip(starts_np[cand_first[keep]].tolist(), cand_end[keep].tolist()))
+        cand_exact = [self.exact.get(text[start:end], -1) for start, end in spans] if self.exact else [-1] * len(spans)
+        found_types = _memo_lookup(self._types, [lowered[start:end] for start, end in spans],
+                                   lambda new: _lookup(self.hashes, self.types, _hashes(new))).tolist()
         best: Dict[int, Tuple[int, int]] = {}
-        for i, last, exact, type_id in zip(cand_first, cand_last, cand_exact, found_types):
+        for i, last, exact, type_id in zip(cand_first_l, cand_last_l, cand_exact, found_types):
             if i not in best and (exact >= 0 or type_id >= 0):
                 best[i] = (last, exact if exact >= 0 else type_id)
         found: List[Tuple[int, int, int]] = []
