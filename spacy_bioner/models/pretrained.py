@@ -24,16 +24,22 @@ ENCODER_PREFIXES = ("chars.", "dict_tags.", "lstm.")
 SHAPE_KEYS = ("word_mode", "word_width", "char_width", "char_filters", "char_window", "hidden_width", "dict_tags", "dict_width")
 
 
+def bilstm_layer(model: Model) -> Model:
+    """The emitter layer (``bioner_bilstm``) of a ``spacy_bioner.BiLSTMCRF`` model."""
+    for node in model.walk():
+        if node.name == "bioner_bilstm":
+            return node
+    raise ValueError("pretrained encoder weights need a spacy_bioner.BiLSTMCRF model (v1, v2 or v3)")
+
+
 def bilstm_module(model: Model) -> torch.nn.Module:
     """The initialised BiLSTMEmitter torch module of a ``spacy_bioner.BiLSTMCRF`` model."""
     from .bilstm_crf import BiLSTMEmitter
 
-    for node in model.walk():
-        if node.name == "bioner_bilstm":
-            module = get_torch_module(node)
-            if isinstance(module, BiLSTMEmitter):
-                return module
-    raise ValueError("pretrained encoder weights need a spacy_bioner.BiLSTMCRF model (v1, v2 or v3)")
+    module = get_torch_module(bilstm_layer(model))
+    if not isinstance(module, BiLSTMEmitter):
+        raise ValueError("pretrained encoder weights need a spacy_bioner.BiLSTMCRF model (v1, v2 or v3)")
+    return module
 
 
 def encoder_config(module: torch.nn.Module) -> Dict[str, Any]:
