@@ -169,3 +169,26 @@ def test_label_document_replaces_mentions():
     assert [(m.start, m.end, m.type) for m in labelled.mentions] == [(0, 7, CHEMICAL)]
     assert labelled.text == doc.text and doc.mentions[0].type == "Gene"
     assert DictionaryLabeller().find("anything") == []  # an empty dictionary matches nothing
+
+
+def test_training_forms_from_at_least_n_documents():
+    training = [Document("1", "Cocaine and hepatitis.", "", [
+                    Mention(0, 7, "Cocaine", CHEMICAL, ("D003042",)),
+                    Mention(12, 21, "hepatitis", DISEASE, ("D006505",))]),
+                Document("2", "cocaine again.", "", [
+                    Mention(0, 7, "cocaine", CHEMICAL, ("D003042",))]),
+                Document("3", "Cocaine, cocaine.", "", [
+                    Mention(0, 7, "Cocaine", CHEMICAL, ("D003042",)),
+                    Mention(9, 16, "cocaine", CHEMICAL, ("D003042",))])]
+    text = "cocaine hepatitis"
+    every = DictionaryLabeller.from_resources(training=training).build()
+    assert spans(every, text) == [("cocaine", CHEMICAL), ("hepatitis", DISEASE)]
+    # hepatitis is annotated in one document only; a second mention in the same one does not count
+    two = DictionaryLabeller.from_resources(training=training, training_min_documents=2).build()
+    assert spans(two, text) == [("cocaine", CHEMICAL)]
+    four = DictionaryLabeller.from_resources(training=training, training_min_documents=4).build()
+    assert spans(four, text) == []
+    lab, info = build_labeller(training=training, training_min_documents=2)
+    assert info["training_min_documents"] == 2 and spans(lab, text) == [("cocaine", CHEMICAL)]
+    with pytest.raises(ValueError, match="training_min_documents"):
+        build_labeller(training=training, training_min_documents=0)

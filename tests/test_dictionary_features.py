@@ -179,3 +179,24 @@ def test_dictionary_features_cli(tmp_path):
     failed = subprocess.run(cmd[:-2] + ["--output", str(tmp_path)], capture_output=True, text=True)
     assert failed.returncode != 0 and "is a directory, not a file" in failed.stderr + failed.stdout
     assert sorted(p.name for p in output.parent.iterdir()) == ["cdr.dict"]
+
+
+def test_dictionary_features_cli_training_forms(tmp_path):
+    train = tmp_path / "T.PubTator"
+    train.write_text("1|t|Lithium and tremor.\n1|a|\n1\t0\t7\tLithium\tChemical\tD008094\n"
+                     "1\t12\t18\ttremor\tDisease\tD014202\n\n"
+                     "2|t|Lithium again.\n2|a|\n2\t0\t7\tLithium\tChemical\tD008094\n\n")
+    output = tmp_path / "cdr.dict"
+    cmd = [sys.executable, "-m", "spacy_bioner", "weak", "dictionary-features", "--train", str(train),
+           "--training-forms", "--output", str(output)]
+    done = subprocess.run(cmd + ["--training-min-documents", "2"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert '"training_min_documents": 2' in done.stdout and '"matchable_terms": 1' in done.stdout
+    doc = spacy.blank("en").make_doc("Lithium , tremor")
+    assert DictionaryFeatures.from_disk(output).token_tags(doc).tolist() == [1, 0, 0]
+    output.unlink()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert DictionaryFeatures.from_disk(output).token_tags(doc).tolist() == [1, 0, 3]
+    bad = subprocess.run(cmd + ["--training-min-documents", "0"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "training-min-documents" in bad.stderr

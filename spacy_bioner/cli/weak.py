@@ -69,6 +69,7 @@ def make_labeller(
     saved: Optional[Path], mesh: Optional[Path], diseases: Optional[Path],
     chemical_terms: Optional[Path], disease_terms: Optional[Path],
     train: Sequence[Path], dev: Sequence[Path], training_forms: bool = True,
+    training_min_documents: int = 1,
 ) -> Tuple[Any, Dict[str, object]]:
     """A saved labeller, or one built from the resources (tuned on train/dev when given)."""
     from ..weak.dictionary import DictionaryLabeller, build_labeller
@@ -86,7 +87,7 @@ def make_labeller(
         labeller, info = build_labeller(
             mesh, diseases, chemical_terms, disease_terms,
             _read_all(_check_files(train, "--train")), _read_all(_check_files(dev, "--dev")),
-            training_forms=training_forms)
+            training_forms=training_forms, training_min_documents=training_min_documents)
     except CorpusFormatError as err:
         fail(str(err))
     info["seconds"] = round(time.perf_counter() - started, 1)
@@ -268,7 +269,12 @@ def dictionary_features_command(
     dev: List[Path] = typer.Option([], help="gold development files to tune the stop-list"),
     training_forms: bool = typer.Option(False, help="also add the training set's surface forms "
                                         "(off: the feature would fire on every training mention "
-                                        "and far less often on new text)"),
+                                        "and far less often on new text, unless "
+                                        "--training-min-documents is 2 or more)"),
+    training_min_documents: int = typer.Option(1, min=1, help="with --training-forms: only the "
+                                               "forms that at least this many training "
+                                               "documents annotate (2: each training document "
+                                               "sees the forms other documents teach)"),
 ) -> None:
     """Write the dictionary a BiLSTMCRF.v3 tagger reads as features (MeSH, MEDIC, lower-cased
     dictionaries; stop-list learned on --train, thresholds tuned on --dev)."""
@@ -280,7 +286,7 @@ def dictionary_features_command(
     except OutputPathError as err:
         fail(str(err))
     labeller, info = make_labeller(None, mesh, ctd_diseases, chemical_terms, disease_terms,
-                                   train, dev, training_forms)
+                                   train, dev, training_forms, training_min_documents)
     info["matchable_terms"] = write_features_file(labeller.to_state(), output)
     typer.echo(json.dumps(info))
     typer.echo(f"wrote {output}", err=True)

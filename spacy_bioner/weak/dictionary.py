@@ -240,11 +240,21 @@ class DictionaryLabeller:
             self.add_term(term, entity_type, term_id, PRIORITY_LOWER_DICT, cased=False)
 
     def add_documents(self, documents: Iterable[Document],
-                      types: Sequence[str] = (CHEMICAL, DISEASE)) -> None:
-        """Add the surface forms of gold mentions (a *training* set) with their ids."""
+                      types: Sequence[str] = (CHEMICAL, DISEASE), min_documents: int = 1) -> None:
+        """Add the surface forms of gold mentions (a *training* set) with their ids: those that
+        ``min_documents`` or more documents annotate with that type (lower-cased). With 2, a
+        form fires on a training document only where another document also knows it, as it
+        would on new text (a leave-one-document-out dictionary, up to forms seen once)."""
+        documents = list(documents)
+        seen: Dict[Tuple[str, str], Set[int]] = {}
+        for index, document in enumerate(documents):
+            for mention in document.mentions:
+                key = (" ".join(mention.text.split()).lower(), mention.type)
+                seen.setdefault(key, set()).add(index)
         for document in documents:
             for mention in document.mentions:
-                if mention.type in types:
+                key = (" ".join(mention.text.split()).lower(), mention.type)
+                if mention.type in types and len(seen[key]) >= min_documents:
                     self.add_term(mention.text, mention.type, split_ids(mention.ids),
                                   PRIORITY_TRAINING)
 
@@ -258,6 +268,7 @@ class DictionaryLabeller:
         training: Iterable[Document] = (),
         stoplist: Optional[StopList] = None,
         exclude_trees: Sequence[str] = EXCLUDED_TREES,
+        training_min_documents: int = 1,
         **kwargs: object,
     ) -> "DictionaryLabeller":
         """A labeller over MeSH, MEDIC, the lower-cased dictionaries and training forms."""
@@ -272,7 +283,7 @@ class DictionaryLabeller:
             labeller.add_lower_dictionary(chemical_terms, CHEMICAL)
         if disease_terms is not None:
             labeller.add_lower_dictionary(disease_terms, DISEASE)
-        labeller.add_documents(training)
+        labeller.add_documents(training, min_documents=training_min_documents)
         return labeller
 
     def _resolve(self, key: str) -> Optional[DictEntry]:
@@ -521,17 +532,24 @@ def build_labeller(
     training: Sequence[Document] = (),
     development: Sequence[Document] = (),
     training_forms: bool = True,
+    training_min_documents: int = 1,
 ) -> Tuple[DictionaryLabeller, Dict[str, object]]:
     """The labeller as evaluated: resources, the training set's surface forms (unless
     ``training_forms`` is False) and a data stop-list learned on ``training`` with thresholds
     tuned on ``development`` (default thresholds ``min_count=2, max_precision=0.3`` when
-    there is no development set). Returns the labeller and the tuning summary."""
+    there is no development set); ``training_min_documents``: a training form is added when
+    that many training documents annotate it. Returns the labeller and the tuning summary."""
+    if training_min_documents < 1:
+        raise ValueError(f"training_min_documents must be 1 or more, not {training_min_documents}")
     labeller = DictionaryLabeller.from_resources(
         mesh, diseases, chemical_terms, disease_terms,
-        training=training if training_forms else ())
+        training=training if training_forms else (),
+        training_min_documents=training_min_documents)
     info: Dict[str, object] = {"training_documents": len(training),
                                "development_documents": len(development),
                                "training_forms": bool(training_forms and training)}
+    if training_forms and training:
+        info["training_min_documents"] = training_min_documents
     if training and development:
         tuned = tune_stoplist(labeller, training, development)
         info.update({k: v for k, v in tuned.items() if k != "grid"})
