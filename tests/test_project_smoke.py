@@ -34,7 +34,7 @@ def test_every_stage_wrote_its_outputs(smoke_run: Path) -> None:
                 "training/recorrect/cdwc/rounds.md", "training/recorrect/cdwa/best.spacy",
                 "training/teachers/tc/finetuned/model-best", "training/teachers/ta/finetuned/model-best",
                 "reports/similarity/similarity.png", "training/student/finetuned/model-best",
-                "metrics/gold/metrics.json", "metrics/student/metrics.json",
+                "metrics/gold/metrics.json", "metrics/student/metrics.json", "metrics/teacher_ta/metrics.json",
                 "training/student-mixed/model-best", "metrics/student-mixed/metrics.json"):
         assert (smoke_run / rel).exists(), rel
     table1 = (smoke_run / "reports/table1.md").read_text(encoding="utf8")
@@ -43,7 +43,7 @@ def test_every_stage_wrote_its_outputs(smoke_run: Path) -> None:
     assert len(state["rounds"]) == 1 and state["rounds"][0]["test"] is not None
     mixed = json.loads((smoke_run / "training/student-mixed/distill.json").read_text(encoding="utf8"))
     assert mixed["gold"] == ["corpus/cdr/T.spacy"] and mixed["gold_documents"] > 0, mixed  # T mixed in
-    assert mixed["settings"]["epoch_docs"] == 8 and mixed["settings"]["distance"] == "none"
+    assert mixed["settings"]["epoch_docs"] == 8 and mixed["settings"]["distance"] == "kd"
 
 
 def test_experiments_step_reuses_the_workflow_teachers(smoke_run: Path) -> None:
@@ -65,7 +65,7 @@ def test_experiments_step_reuses_the_workflow_teachers(smoke_run: Path) -> None:
 def test_package_carries_the_measured_figures(smoke_run: Path) -> None:
     wheel = smoke_run / "packages/en_bioner_cd-0.0.1/dist/en_bioner_cd-0.0.1-py3-none-any.whl"
     assert wheel.is_file()
-    metrics = json.loads((smoke_run / "metrics/student/metrics.json").read_text(encoding="utf8"))
+    metrics = json.loads((smoke_run / "metrics/student-mixed/metrics.json").read_text(encoding="utf8"))
     with zipfile.ZipFile(wheel) as zf:
         meta_name = next(n for n in zf.namelist() if n.endswith("/meta.json") and n.count("/") == 2)
         meta = json.loads(zf.read(meta_name))

@@ -25,12 +25,32 @@ def test_distill_data_is_read_and_tracked_by_distill_and_similarity() -> None:
         assert "weak/cdr/cdwc.sample.spacy" not in larger[name]["deps"]
 
 
-def test_student_mixed_reads_t_and_the_distill_data() -> None:
-    command = _commands(distill_data="weak/cdr/CDWC.spacy", mixed_epoch_docs="1000")["distill-mixed"]
-    script = " ".join(command["script"])
-    assert "--mix-gold corpus/cdr/T.spacy" in script and "--epoch-docs 1000" in script
+def test_student_mixed_reads_t_and_the_mixed_data() -> None:
+    default = _commands()["distill-mixed"]
+    script = " ".join(default["script"])
+    assert "--mix-gold corpus/cdr/T.spacy" in script and "--epoch-docs 500" in script
     assert "--data weak/cdr/CDWC.spacy" in script and "--finetune" not in script
-    assert {"corpus/cdr/T.spacy", "weak/cdr/CDWC.spacy"} <= set(command["deps"])
+    assert "--distance kd" in script and "--epochs 40" in script and "--patience 8" in script
+    assert {"corpus/cdr/T.spacy", "weak/cdr/CDWC.spacy"} <= set(default["deps"])
+    smaller = _commands(mixed_data="weak/cdr/cdwc.sample.spacy")["distill-mixed"]
+    assert "--data weak/cdr/cdwc.sample.spacy" in " ".join(smaller["script"])
+    assert "weak/cdr/cdwc.sample.spacy" in smaller["deps"] and "weak/cdr/CDWC.spacy" not in smaller["deps"]
+
+
+def test_all_ships_the_t_mixed_student() -> None:
+    config = load_project_config(ROOT)
+    commands = {command["name"]: command for command in config["commands"]}
+    all_steps = config["workflows"]["all"]
+    assert "distill-mixed" in all_steps and "distill" not in all_steps
+    assert all_steps.index("distill-mixed") < all_steps.index("evaluate-student-mixed") < all_steps.index("package")
+    assert set(all_steps) <= set(config["workflows"]["smoke"])
+    package = commands["package"]
+    assert {"training/student-mixed/model-best", "metrics/student-mixed/metrics.json"} <= set(package["deps"])
+    assets = {asset["dest"] for asset in config["assets"]}
+    for step in all_steps:  # every input of a step of `all` is an asset, a config or made by an earlier step
+        made = {out for name in all_steps[: all_steps.index(step)] for out in commands[name].get("outputs", [])}
+        for dep in commands[step].get("deps", []):
+            assert dep in made or dep in assets or dep.startswith("configs/"), (step, dep)
 
 
 def test_side_by_side_steps_run_each_inner_command_on_its_own_inputs() -> None:
