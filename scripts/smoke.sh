@@ -14,5 +14,6 @@ python -m spacy project run "$workflow" . \
   --vars.weak_limit 16 --vars.weak_max_epochs 1 --vars.weak_eval_frequency 2 \
   --vars.recorrect_rounds 1 --vars.finetune_max_epochs 1 --vars.teacher_finetune_epochs 1 --vars.student_finetune_epochs 1 --vars.distill_epochs 1 \
   --vars.mixed_epochs 1 --vars.mixed_epoch_docs 8 --vars.mixed_data weak/cdr/cdwc.sample.spacy \
+  --vars.ncbi_mixed_data weak/ncbi/dwc.sample.spacy \
   --vars.package_version 0.0.1 "$@"
 echo "spacy project run $workflow: wall time $(( $(date +%s) - start )) s"
