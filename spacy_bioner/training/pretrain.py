@@ -54,8 +54,12 @@ class BiLMHeads(torch.nn.Module):
 def _emitter_layer(nlp: Language):
     for _, proc in nlp.pipeline:
         model = getattr(proc, "model", None)
-        if model is not None and any(node.name == "bioner_bilstm" for node in model.walk()):
+        if model is None:
+            continue
+        try:
             return bilstm_layer(model)
+        except ValueError:
+            continue
     raise ValueError("pretraining needs a pipeline with a spacy_bioner.BiLSTMCRF component")
 
 

@@ -164,6 +164,11 @@ def _word_boundary(text: str, start: int, end: int) -> bool:
         end == len(text) or not text[end].isalnum())
 
 
+def _term_key(term: str) -> str:
+    """The dictionary key of a name: whitespace runs collapsed, lower-cased."""
+    return " ".join(term.split()).lower()
+
+
 def _lower(text: str) -> str:
     """``text.lower()`` with the same length (characters whose lower form is longer stay)."""
     lowered = text.lower()
@@ -196,7 +201,7 @@ class DictionaryLabeller:
         term = " ".join(term.split())
         if not term:
             return
-        key = term.lower()
+        key = _term_key(term)
         slot = self._terms.setdefault(key, {}).setdefault(entity_type, _Slot())
         if priority > slot.priority:
             slot.priority, slot.ids, slot.count = priority, set(), 0
@@ -245,18 +250,15 @@ class DictionaryLabeller:
         ``min_documents`` or more documents annotate with that type (lower-cased). With 2, a
         form fires on a training document only where another document also knows it, as it
         would on new text (a leave-one-document-out dictionary, up to forms seen once)."""
-        documents = list(documents)
+        mentions = [(index, (_term_key(mention.text), mention.type), mention)
+                    for index, document in enumerate(documents)
+                    for mention in document.mentions if mention.type in types]
         seen: Dict[Tuple[str, str], Set[int]] = {}
-        for index, document in enumerate(documents):
-            for mention in document.mentions:
-                key = (" ".join(mention.text.split()).lower(), mention.type)
-                seen.setdefault(key, set()).add(index)
-        for document in documents:
-            for mention in document.mentions:
-                key = (" ".join(mention.text.split()).lower(), mention.type)
-                if mention.type in types and len(seen[key]) >= min_documents:
-                    self.add_term(mention.text, mention.type, split_ids(mention.ids),
-                                  PRIORITY_TRAINING)
+        for index, key, _ in mentions:
+            seen.setdefault(key, set()).add(index)
+        for _, key, mention in mentions:
+            if len(seen[key]) >= min_documents:
+                self.add_term(mention.text, mention.type, split_ids(mention.ids), PRIORITY_TRAINING)
 
     @classmethod
     def from_resources(
