@@ -88,34 +88,37 @@ def test_rerun_skips_finished_steps(smoke_run: Path) -> None:
 def test_package_installs_in_a_fresh_venv_and_loads_offline(smoke_run: Path, tmp_path: Path) -> None:
     """pip install the two wheels the package step made into a new venv; load with no network."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    py = venv / "bin" / "python"
-    wheels = sorted((smoke_run / "packages/wheels").glob("spacy_bioner-*.whl"))
-    model = smoke_run / "packages/en_bioner_cd-0.0.1/dist/en_bioner_cd-0.0.1-py3-none-any.whl"
-    install = subprocess.run([str(py), "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints.txt"),
-                              str(wheels[-1]), str(model)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, timeout=900)
-    assert install.returncode == 0, install.stdout[-3000:]
-    code = ("import json, sys, spacy; nlp = spacy.load('en_bioner_cd'); "
-            "trf = [m for m in ('spacy_transformers', 'transformers') if m in sys.modules]; "
-            "doc = nlp('Cisplatin-induced nephrotoxicity in rats.'); "
-            "print(json.dumps({'trf': trf, 'pipes': nlp.pipe_names, 'name': nlp.meta['name'], 'tokens': [t.text for t in doc], "
-            "'file': spacy.util.get_package_path('en_bioner_cd').as_posix(), "
-            # the packaged pipeline in two forked workers, torch threads unset (issue #24: it hung)
-            "'n_process_2_same': [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in "
-            "nlp.pipe(['Lithium toxicity and seizures.'] * 8, n_process=2, batch_size=2)] == "
-            "[[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(['Lithium toxicity and seizures.'] * 8)]}))")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    cmd = [str(py), "-c", code]
-    if shutil.which("unshare") and subprocess.run(["unshare", "-n", "true"]).returncode == 0:
-        cmd = ["unshare", "-n"] + cmd  # a network namespace with no network at all
-    loaded = subprocess.run(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, timeout=300)
-    assert loaded.returncode == 0, loaded.stdout[-3000:]
-    result = json.loads(loaded.stdout.strip().splitlines()[-1])
-    assert result["pipes"] == ["bioner"] and result["name"] == "bioner_cd"
-    assert result["trf"] == []  # a plain install (no trf extra) neither has nor imports transformers
-    assert result["tokens"][:3] == ["Cisplatin", "-", "induced"]  # the biomedical tokenizer came along
-    assert result["file"].startswith(str(venv))
-    assert result["n_process_2_same"] is True
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+        py = venv / "bin" / "python"
+        wheels = sorted((smoke_run / "packages/wheels").glob("spacy_bioner-*.whl"))
+        model = smoke_run / "packages/en_bioner_cd-0.0.1/dist/en_bioner_cd-0.0.1-py3-none-any.whl"
+        install = subprocess.run([str(py), "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints.txt"),
+                                  str(wheels[-1]), str(model)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True, timeout=900)
+        assert install.returncode == 0, install.stdout[-3000:]
+        code = ("import json, sys, spacy; nlp = spacy.load('en_bioner_cd'); "
+                "trf = [m for m in ('spacy_transformers', 'transformers') if m in sys.modules]; "
+                "doc = nlp('Cisplatin-induced nephrotoxicity in rats.'); "
+                "print(json.dumps({'trf': trf, 'pipes': nlp.pipe_names, 'name': nlp.meta['name'], 'tokens': [t.text for t in doc], "
+                "'file': spacy.util.get_package_path('en_bioner_cd').as_posix(), "
+                # the packaged pipeline in two forked workers, torch threads unset (issue #24: it hung)
+                "'n_process_2_same': [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in "
+                "nlp.pipe(['Lithium toxicity and seizures.'] * 8, n_process=2, batch_size=2)] == "
+                "[[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(['Lithium toxicity and seizures.'] * 8)]}))")
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+        env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        cmd = [str(py), "-c", code]
+        if shutil.which("unshare") and subprocess.run(["unshare", "-n", "true"]).returncode == 0:
+            cmd = ["unshare", "-n"] + cmd  # a network namespace with no network at all
+        loaded = subprocess.run(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, timeout=300)
+        assert loaded.returncode == 0, loaded.stdout[-3000:]
+        result = json.loads(loaded.stdout.strip().splitlines()[-1])
+        assert result["pipes"] == ["bioner"] and result["name"] == "bioner_cd"
+        assert result["trf"] == []  # a plain install (no trf extra) neither has nor imports transformers
+        assert result["tokens"][:3] == ["Cisplatin", "-", "induced"]  # the biomedical tokenizer came along
+        assert result["file"].startswith(str(venv))
+        assert result["n_process_2_same"] is True
+    finally:  # the venv holds torch (about 1.8 GB); pytest keeps the last three runs' tmp folders
+        shutil.rmtree(venv, ignore_errors=True)
