@@ -22,6 +22,7 @@ ENCODER_FORMAT = "spacy_bioner.bilstm_encoder.v1"
 ENCODER_PREFIXES = ("chars.", "dict_tags.", "lstm.")
 #: the emitter config values that fix the encoder's parameter shapes
 SHAPE_KEYS = ("word_mode", "word_width", "char_width", "char_filters", "char_window", "hidden_width", "dict_tags", "dict_width")
+NOT_BILSTM = "pretrained encoder weights need a spacy_bioner.BiLSTMCRF model (v1, v2 or v3)"
 
 
 def bilstm_layer(model: Model) -> Model:
@@ -29,7 +30,7 @@ def bilstm_layer(model: Model) -> Model:
     for node in model.walk():
         if node.name == "bioner_bilstm":
             return node
-    raise ValueError("pretrained encoder weights need a spacy_bioner.BiLSTMCRF model (v1, v2 or v3)")
+    raise ValueError(NOT_BILSTM)
 
 
 def bilstm_module(model: Model) -> torch.nn.Module:
@@ -38,7 +39,7 @@ def bilstm_module(model: Model) -> torch.nn.Module:
 
     module = get_torch_module(bilstm_layer(model))
     if not isinstance(module, BiLSTMEmitter):
-        raise ValueError("pretrained encoder weights need a spacy_bioner.BiLSTMCRF model (v1, v2 or v3)")
+        raise ValueError(f"{NOT_BILSTM}; its bioner_bilstm layer holds {type(module).__name__}")
     return module
 
 
