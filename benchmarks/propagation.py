@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 import sys
 from collections import Counter, defaultdict
 from typing import Dict, List, Sequence, Tuple
@@ -22,6 +21,7 @@ from typing import Dict, List, Sequence, Tuple
 from spacy_bioner.corpus.document import Document, Mention
 from spacy_bioner.corpus.pubtator import read_pubtator
 from spacy_bioner.evaluation.scorer import score_documents
+from spacy_bioner.weak.dictionary import word_boundary
 
 
 def propagate(doc: Document, min_length: int) -> Tuple[Document, int]:
@@ -36,12 +36,13 @@ def propagate(doc: Document, min_length: int) -> Tuple[Document, int]:
         if len(form) < min_length:
             continue
         label = types.most_common(1)[0][0]
-        for match in re.finditer(r"(?<![A-Za-z0-9])" + re.escape(form) + r"(?![A-Za-z0-9])", text):
-            start, end = match.span()
-            if any(start < b and a < end for a, b in taken):
-                continue
-            taken.append((start, end))
-            added.append(Mention(start, end, text[start:end], label))
+        at = text.find(form)
+        while at >= 0:
+            end = at + len(form)
+            if word_boundary(text, at, end) and not any(at < b and a < end for a, b in taken):
+                taken.append((at, end))
+                added.append(Mention(at, end, form, label))
+            at = text.find(form, at + 1)
     return dataclasses.replace(doc, mentions=list(doc.mentions) + added), len(added)
 
 

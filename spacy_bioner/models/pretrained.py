@@ -25,12 +25,17 @@ SHAPE_KEYS = ("word_mode", "word_width", "char_width", "char_filters", "char_win
 NOT_BILSTM = "pretrained encoder weights need a spacy_bioner.BiLSTMCRF model (v1, v2 or v3)"
 
 
+def find_bilstm_layer(model: Model) -> Optional[Model]:
+    """The emitter layer (``bioner_bilstm``) of a ``spacy_bioner.BiLSTMCRF`` model, or None."""
+    return next((node for node in model.walk() if node.name == "bioner_bilstm"), None)
+
+
 def bilstm_layer(model: Model) -> Model:
     """The emitter layer (``bioner_bilstm``) of a ``spacy_bioner.BiLSTMCRF`` model."""
-    for node in model.walk():
-        if node.name == "bioner_bilstm":
-            return node
-    raise ValueError(NOT_BILSTM)
+    layer = find_bilstm_layer(model)
+    if layer is None:
+        raise ValueError(NOT_BILSTM)
+    return layer
 
 
 def bilstm_module(model: Model) -> torch.nn.Module:

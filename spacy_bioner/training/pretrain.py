@@ -26,7 +26,7 @@ from spacy.tokens import Doc
 
 from ..atomic import atomic_path, atomic_write_text
 from ..models.bilstm_crf import BiLSTMEmitter, featurize, unpacked_bilstm
-from ..models.pretrained import bilstm_layer, bilstm_module, encoder_config, save_encoder
+from ..models.pretrained import bilstm_module, encoder_config, find_bilstm_layer, save_encoder
 
 CHECKPOINT = "checkpoint.pt"
 ENCODER = "encoder.pt"
@@ -54,12 +54,9 @@ class BiLMHeads(torch.nn.Module):
 def _emitter_layer(nlp: Language):
     for _, proc in nlp.pipeline:
         model = getattr(proc, "model", None)
-        if model is None:
-            continue
-        try:
-            return bilstm_layer(model)
-        except ValueError:
-            continue
+        layer = find_bilstm_layer(model) if model is not None else None
+        if layer is not None:
+            return layer
     raise ValueError("pretraining needs a pipeline with a spacy_bioner.BiLSTMCRF component")
 
 

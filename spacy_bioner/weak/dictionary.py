@@ -159,7 +159,8 @@ def long_form_start(text: str, paren: int, abbr: str) -> Optional[int]:
     return window_start + long_text.rfind(" ", 0, l_index + 1) + 1
 
 
-def _word_boundary(text: str, start: int, end: int) -> bool:
+def word_boundary(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` neither starts nor ends inside a word (no letter or digit beside it)."""
     return (start == 0 or not text[start - 1].isalnum()) and (
         end == len(text) or not text[end].isalnum())
 
@@ -347,7 +348,7 @@ class DictionaryLabeller:
         for last, key in self._automaton.iter(lowered):
             end = last + 1
             start = end - len(key)
-            if key in learned or not _word_boundary(text, start, end):
+            if key in learned or not word_boundary(text, start, end):
                 continue
             entry = self.entries[key]
             if entry.exact_forms is not None and text[start:end] not in entry.exact_forms:
@@ -394,7 +395,7 @@ class DictionaryLabeller:
         for abbr, source in local.items():
             for found in re.finditer(re.escape(abbr), text):
                 start, end = found.span()
-                if not _word_boundary(text, start, end):
+                if not word_boundary(text, start, end):
                     continue
                 if (start, end) not in chosen and any(taken[start:end]):
                     continue  # inside a longer match
