@@ -302,6 +302,22 @@ def test_settings_check():
     DistillSettings(distance="kd", hard=False).check()
 
 
+def test_soft_label_defaults_agree():
+    """The Python API, both commands and the experiments share one KD temperature and weight."""
+    import inspect
+    from dataclasses import fields
+
+    from spacy_bioner.cli.train import distill_command, experiments_command
+
+    api = {f.name: f.default for f in fields(DistillSettings)}
+    experiments = {f.name: f.default for f in fields(ExperimentSettings) if f.name in ("weight", "temperature")}
+    for command in (distill_command, experiments_command):
+        params = inspect.signature(command).parameters
+        cli = {name: params[name].default.default for name in ("weight", "temperature")}
+        assert cli == {"weight": api["weight"], "temperature": api["temperature"]}, command.__name__
+    assert experiments == {"weight": api["weight"], "temperature": api["temperature"]}
+
+
 # -- documents, teachers, cache -----------------------------------------------------------------
 
 def test_docstore_reads_docbins(corpus, tmp_path):

@@ -141,7 +141,7 @@ class DistillSettings:
 
     distance: str = "none"
     weight: float = 1.0
-    temperature: float = 1.0
+    temperature: float = 2.0  # as the `distill` and `experiments` commands and ExperimentSettings
     hard: bool = True
     epochs: Optional[int] = None  # default: [training] max_epochs if positive, else 10
     max_steps: Optional[int] = None  # default: [training] max_steps (0 = no limit)
