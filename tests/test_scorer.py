@@ -51,6 +51,32 @@ def test_boundary_mismatch_is_one_fp_and_one_fn(pred_span):
     assert c.p == c.r == c.f == 0.0
 
 
+def test_errors_by_kind():
+    """type: same offsets, other type; boundary: overlap with other offsets; else spurious / missed."""
+    gold = [doc("1", FAM1, DEL1, FAM2, DEL2), doc("2", ULC)]
+    pred = [doc("1", FAM1, (22, 30, "Chemical"), (32, 41, "Chemical"), COC), doc("2")]
+    scores = score_documents(gold, pred)
+    errors = scores.errors()
+    assert errors["all"] == {"fp_type": 1, "fp_boundary": 1, "fp_spurious": 1,
+                             "fn_type": 1, "fn_boundary": 1, "fn_missed": 2}
+    # an error is counted under its own mention's type
+    assert errors["Chemical"] == {"fp_type": 1, "fp_boundary": 1, "fp_spurious": 1,
+                                  "fn_type": 0, "fn_boundary": 1, "fn_missed": 0}
+    assert errors["Disease"] == {"fp_type": 0, "fp_boundary": 0, "fp_spurious": 0,
+                                 "fn_type": 1, "fn_boundary": 0, "fn_missed": 2}
+    for t, prf in [("all", scores.micro), *scores.per_type.items()]:
+        assert sum(v for k, v in errors[t].items() if k.startswith("fp_")) == prf.fp
+        assert sum(v for k, v in errors[t].items() if k.startswith("fn_")) == prf.fn
+    assert scores.error_line() == "FP 3 (type 1, boundary 1, spurious 1); FN 4 (type 1, boundary 1, missed 2)"
+    assert json.loads(json.dumps(scores.to_dict()))["errors"] == errors
+
+
+def test_errors_never_match_across_documents():
+    scores = score_documents([doc("1", FAM1), doc("2")], [doc("1"), doc("2", FAM1)])
+    assert scores.errors()["all"] == {"fp_type": 0, "fp_boundary": 0, "fp_spurious": 1,
+                                      "fn_type": 0, "fn_boundary": 0, "fn_missed": 1}
+
+
 def test_type_mismatch_counts_in_both_types():
     scores = score_documents([doc("1", FAM1)], [doc("1", (0, 10, "Disease"))])
     assert (scores.per_type["Chemical"].tp, scores.per_type["Chemical"].fn) == (0, 1)

@@ -60,8 +60,9 @@ def check_lengths(gold: Sequence[Document], max_length: int) -> None:
 
 
 def report(scores: MentionScores, pred: Sequence[Document], types: Optional[List[str]]) -> None:
-    """Print the table, then notes on documents or types that were left out of the match."""
+    """Print the table and the errors by kind, then notes on documents or types left out of the match."""
     typer.echo(scores.table())
+    typer.echo(f"errors: {scores.error_line()}")
     if scores.gold_docs_not_in_pred:
         typer.echo(f"note: {len(scores.gold_docs_not_in_pred)} gold documents have no prediction "
                    f"(their mentions count as FN), e.g. {scores.gold_docs_not_in_pred[:5]}", err=True)

@@ -6,10 +6,15 @@ sets of such keys, so a duplicate prediction counts once. FP = predicted keys no
 FN = gold keys not predicted. P = TP / (TP + FP), R = TP / (TP + FN), F = 2PR / (P + R); an
 undefined ratio (no prediction, no gold, P + R = 0) is 0.0. Scores are given per type and micro
 over all scored types (the pooled counts).
+
+Each error is also given a kind (``MentionScores.errors``), looking at the other side of the same
+document: a *type* error has the offsets of a mention of another type, a *boundary* error overlaps
+a mention with other offsets, and the rest are *spurious* (FP) or *missed* (FN).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -18,6 +23,7 @@ from ..corpus.document import Document
 MentionKey = Tuple[str, int, int, str]  # (document id, start, end, type)
 
 TP, FP, FN = "TP", "FP", "FN"
+ERROR_KINDS = {FP: ("type", "boundary", "spurious"), FN: ("type", "boundary", "missed")}
 
 
 @dataclass
@@ -86,7 +92,23 @@ class MentionScores:
             "pred_docs_not_in_gold": list(self.pred_docs_not_in_gold),
             "gold_docs_not_in_pred": list(self.gold_docs_not_in_pred),
             "text_mismatches": list(self.text_mismatches),
+            "errors": self.errors(),
         }
+
+    def errors(self) -> Dict[str, Dict[str, int]]:
+        """FP and FN counts by kind (``fp_type``, ``fn_missed``, ...), per type and for ``all``."""
+        return error_kinds(self.outcomes, self.types)
+
+    def error_line(self) -> str:
+        """``FP 223 (type 11, boundary 129, spurious 83); FN 254 (...)``, all types together."""
+        counts = self.errors()["all"]
+        parts = []
+        for side in (FP, FN):
+            kinds = ERROR_KINDS[side]
+            total = sum(counts[f"{side.lower()}_{k}"] for k in kinds)
+            detail = ", ".join(f"{k} {counts[f'{side.lower()}_{k}']}" for k in kinds)
+            parts.append(f"{side} {total} ({detail})")
+        return "; ".join(parts)
 
     def table(self, markdown: bool = False) -> str:
         """P, R, F (percent) and counts per type and for all types together."""
@@ -110,6 +132,34 @@ class MentionScores:
             "\t".join([kind, "mention", key[0], str(key[1]), str(key[2]), key[3]])
             for kind, key in self.outcomes
         ]
+
+
+def error_kinds(
+    outcomes: Iterable[Tuple[str, MentionKey]], types: Sequence[str] = ()
+) -> Dict[str, Dict[str, int]]:
+    """Count each FP and FN by kind (module docstring), per mention type and for ``all``."""
+    outcomes = list(outcomes)
+    sides: Dict[str, Dict[str, List[MentionKey]]] = {FP: defaultdict(list), FN: defaultdict(list)}
+    for kind, key in outcomes:  # the other side of a FP is gold (TP + FN), of a FN the predictions
+        for side in ((FP, FN) if kind == TP else (FN,) if kind == FP else (FP,)):
+            sides[side][key[0]].append(key)
+    names = [f"{side.lower()}_{k}" for side, kinds in ERROR_KINDS.items() for k in kinds]
+    counts = {t: dict.fromkeys(names, 0) for t in ["all", *types, *sorted({k[3] for _, k in outcomes} - set(types))]}
+    for kind, key in outcomes:
+        if kind == TP:
+            continue
+        _, start, end, type_ = key
+        others = sides[kind][key[0]]
+        if any(o[1] == start and o[2] == end for o in others):
+            what = "type"
+        elif any(o[1] < end and start < o[2] for o in others):
+            what = "boundary"
+        else:
+            what = ERROR_KINDS[kind][2]
+        name = f"{kind.lower()}_{what}"
+        counts["all"][name] += 1
+        counts[type_][name] += 1
+    return counts
 
 
 def _row(name: str, s: PRF) -> List[str]:
