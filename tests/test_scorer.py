@@ -71,6 +71,39 @@ def test_errors_by_kind():
     assert json.loads(json.dumps(scores.to_dict()))["errors"] == errors
 
 
+def test_error_kinds_agree_with_pairwise_overlap():
+    """Nested and overlapping spans (another system's output may have them), against a brute force."""
+    import random
+
+    from spacy_bioner.evaluation.scorer import error_kinds, score_keys
+
+    rng = random.Random(0)
+
+    def spans():
+        starts = rng.sample(range(60), rng.randint(0, 8))
+        return {(rng.choice("ab"), s, s + rng.randint(1, 30), rng.choice(["Chemical", "Disease"])) for s in starts}
+
+    for _ in range(200):
+        gold, pred = spans(), spans()
+        _, _, outcomes = score_keys(gold, pred)
+        expected = {"all": {}}
+        for kind, key in outcomes:
+            if kind == "TP":
+                continue
+            others = pred if kind == "FN" else gold
+            others = [o for o in others if o[0] == key[0]]
+            if any(o[1:3] == key[1:3] for o in others):
+                what = "type"
+            elif any(o[1] < key[2] and key[1] < o[2] for o in others):
+                what = "boundary"
+            else:
+                what = "spurious" if kind == "FP" else "missed"
+            name = f"{kind.lower()}_{what}"
+            expected["all"][name] = expected["all"].get(name, 0) + 1
+        got = {name: n for name, n in error_kinds(outcomes)["all"].items() if n}
+        assert got == expected["all"]
+
+
 def test_errors_never_match_across_documents():
     scores = score_documents([doc("1", FAM1), doc("2")], [doc("1"), doc("2", FAM1)])
     assert scores.errors()["all"] == {"fp_type": 0, "fp_boundary": 0, "fp_spurious": 1,

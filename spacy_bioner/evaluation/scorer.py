@@ -14,8 +14,10 @@ a mention with other offsets, and the rest are *spurious* (FP) or *missed* (FN).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from ..corpus.document import Document
@@ -139,27 +141,38 @@ def error_kinds(
 ) -> Dict[str, Dict[str, int]]:
     """Count each FP and FN by kind (module docstring), per mention type and for ``all``."""
     outcomes = list(outcomes)
-    sides: Dict[str, Dict[str, List[MentionKey]]] = {FP: defaultdict(list), FN: defaultdict(list)}
+    keys: Dict[str, Dict[str, List[MentionKey]]] = {FP: defaultdict(list), FN: defaultdict(list)}
     for kind, key in outcomes:  # the other side of a FP is gold (TP + FN), of a FN the predictions
         for side in ((FP, FN) if kind == TP else (FN,) if kind == FP else (FP,)):
-            sides[side][key[0]].append(key)
+            keys[side][key[0]].append(key)
+    sides = {side: {doc: _Spans(doc_keys) for doc, doc_keys in by_doc.items()} for side, by_doc in keys.items()}
     names = [f"{side.lower()}_{k}" for side, kinds in ERROR_KINDS.items() for k in kinds]
-    counts = {t: dict.fromkeys(names, 0) for t in ["all", *types, *sorted({k[3] for _, k in outcomes} - set(types))]}
+    seen = sorted({key[3] for _, key in outcomes} - set(types))
+    counts = {t: dict.fromkeys(names, 0) for t in ["all", *types, *seen]}
     for kind, key in outcomes:
         if kind == TP:
             continue
-        _, start, end, type_ = key
-        others = sides[kind][key[0]]
-        if any(o[1] == start and o[2] == end for o in others):
-            what = "type"
-        elif any(o[1] < end and start < o[2] for o in others):
-            what = "boundary"
-        else:
-            what = ERROR_KINDS[kind][2]
-        name = f"{kind.lower()}_{what}"
-        counts["all"][name] += 1
-        counts[type_][name] += 1
+        other = sides[kind].get(key[0])
+        what = (other and other.kind(key[1], key[2])) or ERROR_KINDS[kind][2]
+        counts["all"][f"{kind.lower()}_{what}"] += 1
+        counts[key[3]][f"{kind.lower()}_{what}"] += 1
     return counts
+
+
+class _Spans:
+    """One document's mentions on one side: is a span at their offsets, or overlapping one?"""
+
+    def __init__(self, keys: Iterable[MentionKey]):
+        spans = sorted((k[1], k[2]) for k in keys)
+        self.exact = set(spans)
+        self.starts = [start for start, _ in spans]
+        self.reach = list(accumulate((end for _, end in spans), max))  # furthest end so far
+
+    def kind(self, start: int, end: int) -> Optional[str]:
+        if (start, end) in self.exact:
+            return "type"
+        before = bisect_left(self.starts, end)  # the spans that start before this one ends
+        return "boundary" if before and self.reach[before - 1] > start else None
 
 
 def _row(name: str, s: PRF) -> List[str]:
