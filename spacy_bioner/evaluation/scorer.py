@@ -141,11 +141,9 @@ def error_kinds(
 ) -> Dict[str, Dict[str, int]]:
     """Count each FP and FN by kind (module docstring), per mention type and for ``all``."""
     outcomes = list(outcomes)
-    keys: Dict[str, Dict[str, List[MentionKey]]] = {FP: defaultdict(list), FN: defaultdict(list)}
-    for kind, key in outcomes:  # the other side of a FP is gold (TP + FN), of a FN the predictions
-        for side in ((FP, FN) if kind == TP else (FN,) if kind == FP else (FP,)):
-            keys[side][key[0]].append(key)
-    sides = {side: {doc: _Spans(doc_keys) for doc, doc_keys in by_doc.items()} for side, by_doc in keys.items()}
+    gold = _spans_by_doc(key for kind, key in outcomes if kind != FP)
+    pred = _spans_by_doc(key for kind, key in outcomes if kind != FN)
+    sides = {FP: gold, FN: pred}  # what a FP is compared with, and a FN
     names = [f"{side.lower()}_{k}" for side, kinds in ERROR_KINDS.items() for k in kinds]
     seen = sorted({key[3] for _, key in outcomes} - set(types))
     counts = {t: dict.fromkeys(names, 0) for t in ["all", *types, *seen]}
@@ -157,6 +155,13 @@ def error_kinds(
         counts["all"][f"{kind.lower()}_{what}"] += 1
         counts[key[3]][f"{kind.lower()}_{what}"] += 1
     return counts
+
+
+def _spans_by_doc(keys: Iterable[MentionKey]) -> Dict[str, "_Spans"]:
+    by_doc: Dict[str, List[MentionKey]] = defaultdict(list)
+    for key in keys:
+        by_doc[key[0]].append(key)
+    return {doc: _Spans(doc_keys) for doc, doc_keys in by_doc.items()}
 
 
 class _Spans:
