@@ -75,14 +75,16 @@ def test_augmenter_yields_one_example_per_chunk(nlp):
 
 def _slow_ids(pipe, examples):
     """The pipe's tags through the alignment (the path for differing tokenisations)."""
-    from spacy_bioner.models.tags import biluo_to_bio
+    from spacy_bioner.models.tags import biluo_to_scheme
     index = {tag: i for i, tag in enumerate(pipe.tags)}
-    return [numpy.asarray([-1 if t is None else index[t] for t in biluo_to_bio(eg.get_aligned_ner())], dtype="int64")
+    return [numpy.asarray([-1 if t is None else index[t] for t in biluo_to_scheme(eg.get_aligned_ner(), pipe.tag_scheme)],
+                          dtype="int64")
             for eg in examples]
 
 
-def test_fast_gold_tags_equal_the_aligned_tags(nlp):
-    pipe = nlp.add_pipe("bioner_crf")
+@pytest.mark.parametrize("scheme", ["BIO", "BILOU"])
+def test_fast_gold_tags_equal_the_aligned_tags(nlp, scheme):
+    pipe = nlp.add_pipe("bioner_crf", config={"tag_scheme": scheme})
     try:
         pipe.add_label("Chemical")
         pipe.add_label("Disease")

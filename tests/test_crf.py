@@ -25,6 +25,9 @@ from spacy_bioner.models.tags import (
     allowed_transitions,
     bio_tags,
     biluo_to_bio,
+    biluo_to_scheme,
+    entity_tags,
+    scheme_of,
     spans_to_tag_ids,
     tag_ids_to_spans,
 )
@@ -117,6 +120,78 @@ def test_biluo_to_bio():
     assert biluo_to_bio(["U-A", "B-B", "I-B", "L-B", "O", None, "-"]) == ["B-A", "B-B", "I-B", "I-B", "O", None, None]
     with pytest.raises(ValueError):
         biluo_to_bio(["X-A"])
+
+
+BILOU = entity_tags(["Chemical", "Disease"], "BILOU")
+
+
+def test_bilou_tags_and_scheme():
+    assert BILOU == ["O", "B-Chemical", "I-Chemical", "L-Chemical", "U-Chemical",
+                     "B-Disease", "I-Disease", "L-Disease", "U-Disease"]
+    assert entity_tags(["Chemical", "Disease"]) == TAGS
+    assert scheme_of(BILOU) == "BILOU" and scheme_of(TAGS) == "BIO"
+    with pytest.raises(ValueError, match="Unknown tag scheme 'IOBES'"):
+        entity_tags(["A"], "IOBES")
+
+
+def _valid_bilou_by_rule(tags, path):
+    """Every mention opened by B is closed by L of its label; I/L only inside one; U alone."""
+    open_label = None
+    for tag in (tags[i] for i in path):
+        prefix, _, label = tag.partition("-")
+        if prefix in ("I", "L"):
+            if open_label != label:
+                return False
+            open_label = label if prefix == "I" else None
+        else:
+            if open_label is not None:
+                return False
+            open_label = label if prefix == "B" else None
+    return open_label is None
+
+
+def test_bilou_allowed_transitions_are_the_valid_paths():
+    trans, start, end = allowed_transitions(BILOU)
+    for n in (1, 2, 3, 4):
+        for path in itertools.product(range(len(BILOU)), repeat=n):
+            allowed = start[path[0]] and end[path[-1]] and all(trans[a, b] for a, b in zip(path, path[1:]))
+            assert bool(allowed) == _valid_bilou_by_rule(BILOU, path), [BILOU[i] for i in path]
+
+
+def test_bilou_spans_tags_roundtrip():
+    spans = [(0, 1, "Chemical"), (2, 5, "Disease"), (5, 7, "Chemical")]
+    ids = spans_to_tag_ids(8, spans, BILOU)
+    assert [BILOU[i] for i in ids] == ["U-Chemical", "O", "B-Disease", "I-Disease", "L-Disease",
+                                       "B-Chemical", "L-Chemical", "O"]
+    assert tag_ids_to_spans(ids, BILOU) == spans
+    # lenient on invalid paths: L/U close the span they are in or stand alone; -1 breaks spans
+    idx = {t: i for i, t in enumerate(BILOU)}
+    path = [idx.get(t, -1) for t in ["L-Chemical", "B-Disease", "U-Disease", "I-Chemical", "-", "B-Chemical"]]
+    assert tag_ids_to_spans(path, BILOU) == [(0, 1, "Chemical"), (1, 2, "Disease"), (2, 3, "Disease"),
+                                             (3, 4, "Chemical"), (5, 6, "Chemical")]
+    for n in (1, 2, 3, 4, 5):  # every valid path maps to spans and back
+        for path in itertools.product(range(len(BILOU)), repeat=n):
+            if _valid_bilou_by_rule(BILOU, path):
+                assert list(spans_to_tag_ids(n, tag_ids_to_spans(path, BILOU), BILOU)) == list(path)
+
+
+def test_biluo_to_scheme():
+    biluo = ["U-A", "B-B", "I-B", "L-B", "O", None, "-"]
+    assert biluo_to_scheme(biluo, "BIO") == biluo_to_bio(biluo)
+    assert biluo_to_scheme(biluo, "BILOU") == ["U-A", "B-B", "I-B", "L-B", "O", None, None]
+    with pytest.raises(ValueError):
+        biluo_to_scheme(["X-A"], "BILOU")
+
+
+def test_bilou_crf_decodes_valid_paths():
+    torch.manual_seed(5)
+    crf = LinearChainCRF.from_tags(BILOU)
+    emissions = torch.randn(32, 12, len(BILOU)) * 5
+    lengths = torch.randint(1, 13, (32,))
+    mask = torch.arange(12)[None, :] < lengths[:, None]
+    paths, _ = crf.decode(emissions, mask)
+    for b in range(32):
+        assert _valid_bilou_by_rule(BILOU, paths[b, : int(lengths[b])].tolist())
 
 
 # -- the CRF against brute force -----------------------------------------------------------------

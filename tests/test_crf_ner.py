@@ -82,6 +82,30 @@ def test_overfitting_IO(trained, tmp_path):
     assert ents_of(ner2(nlp.make_doc(texts[0]))) == ents_of(before[0])
 
 
+def test_bilou_scheme_overfits_and_round_trips(tmp_path):
+    nlp = spacy.blank("en")
+    ner = nlp.add_pipe("bioner_crf", config={"tag_scheme": "BILOU"})
+    examples = make_examples(nlp)
+    steps = train(nlp, examples)
+    assert steps < 150, "did not learn the training docs"
+    assert ner.tags[:5] == ["O", "B-Chemical", "I-Chemical", "L-Chemical", "U-Chemical"]
+    assert ner.model.get_ref("crf").attrs["tags"] == ner.tags
+    # a one-token mention is U, a longer one B ... L
+    (ids,) = ner.gold_tag_ids([examples[0]])
+    gold = [ner.tags[i] for i in ids]
+    for ent in examples[0].reference.ents:
+        want = ["U"] if len(ent) == 1 else ["B"] + ["I"] * (len(ent) - 2) + ["L"]
+        assert [tag[0] for tag in gold[ent.start : ent.end]] == want
+    texts = [text for text, _ in TRAIN_DATA]
+    nlp.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    assert loaded.get_pipe("bioner_crf").tag_scheme == "BILOU"
+    for text, (_, gold_ents) in zip(texts, TRAIN_DATA):
+        assert ents_of(loaded(text)) == ents_of(nlp(text)) == [tuple(e) for e in gold_ents]
+    with pytest.raises(ValueError, match="tag_scheme must be one of"):
+        spacy.blank("en").add_pipe("bioner_crf", config={"tag_scheme": "IOBES"})
+
+
 def test_pipe_equals_call_and_edge_docs(trained):
     nlp, _ = trained
     texts = [t for t, _ in TRAIN_DATA] + ["", "Cisplatin", "Ünïcödé αβ-γ lithium — naloxone 5 µM", " ", "\n\n"]

@@ -1,7 +1,7 @@
-"""``bioner_crf``: a trainable NER pipe that tags tokens with BIO tags through a linear-chain CRF.
+"""``bioner_crf``: a trainable NER pipe that tags tokens with BIO (or BILOU) tags through a linear-chain CRF.
 
 The model is any ``spacy_bioner.*CRF`` architecture: it maps docs to per-token emission scores
-(one column per BIO tag) and carries the CRF under ``model.get_ref("crf")``. Training minimises
+(one column per tag; ``tag_scheme`` "BIO" or "BILOU", see :mod:`spacy_bioner.models.tags`) and carries the CRF under ``model.get_ref("crf")``. Training minimises
 the CRF negative log-likelihood of the gold tags (tokens whose gold tag is unknown are
 marginalised); prediction is Viterbi. Each predicted entity gets ``span._.confidence``: the MEAN
 over its tokens of the CRF marginal probability of the predicted tag (``confidence = "min"`` in
@@ -35,7 +35,7 @@ from ..models import bilstm_crf, transformer_crf  # noqa: F401  (registers the a
 from ..models.crf import crf_decode, use_torch_averages
 from ..models.dictionary_features import DictionaryFeatures, dictionary_layer
 from ..models.pretrained import load_encoder
-from ..models.tags import MISSING, bio_tags, biluo_to_bio, tag_ids_to_spans
+from ..models.tags import MISSING, SCHEMES, biluo_to_scheme, entity_tags, tag_ids_to_spans
 
 CONFIDENCE_ATTR = "confidence"
 
@@ -80,6 +80,7 @@ if hasattr(os, "register_at_fork"):  # POSIX; spawned workers (Windows, macOS) s
         "model": DEFAULT_CRF_MODEL,
         "confidence": "mean",
         "decode_batch_tokens": 65536,
+        "tag_scheme": "BIO",
         "scorer": {"@scorers": "spacy_bioner.mention_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -91,15 +92,19 @@ def make_crf_ner(
     confidence: str,
     decode_batch_tokens: int,
     scorer: Optional[Callable],
+    tag_scheme: str = "BIO",
 ) -> "CRFEntityRecognizer":
-    """Create a :class:`CRFEntityRecognizer` (entity labels come from ``initialize``)."""
+    """Create a :class:`CRFEntityRecognizer` (entity labels come from ``initialize``).
+
+    ``tag_scheme``: "BIO" (pipelines saved before it existed load as BIO) or "BILOU"."""
     return CRFEntityRecognizer(
-        nlp.vocab, model, name, confidence=confidence, decode_batch_tokens=decode_batch_tokens, scorer=scorer
+        nlp.vocab, model, name, confidence=confidence, decode_batch_tokens=decode_batch_tokens, scorer=scorer,
+        tag_scheme=tag_scheme,
     )
 
 
 class CRFEntityRecognizer(TrainablePipe):
-    """BIO tagging with a CRF head; writes ``doc.ents`` and ``span._.confidence``."""
+    """BIO or BILOU tagging with a CRF head; writes ``doc.ents`` and ``span._.confidence``."""
 
     def __init__(
         self,
@@ -110,7 +115,10 @@ class CRFEntityRecognizer(TrainablePipe):
         confidence: str = "mean",
         decode_batch_tokens: int = 65536,
         scorer: Optional[Callable] = None,
+        tag_scheme: str = "BIO",
     ):
+        if tag_scheme not in SCHEMES:
+            raise ValueError(f"{name}: tag_scheme must be one of {list(SCHEMES)}, got {tag_scheme!r}")
         if confidence not in ("mean", "min"):
             raise ValueError(f"{name}: confidence must be 'mean' or 'min', got {confidence!r}")
         if decode_batch_tokens < 1:
@@ -120,6 +128,7 @@ class CRFEntityRecognizer(TrainablePipe):
         self.name = name
         self.confidence = confidence
         self.decode_batch_tokens = decode_batch_tokens
+        self.tag_scheme = tag_scheme
         self.scorer = scorer
         self._rehearsal_model = None
         self.cfg: Dict[str, list] = {"labels": []}
@@ -135,8 +144,8 @@ class CRFEntityRecognizer(TrainablePipe):
 
     @property
     def tags(self) -> List[str]:
-        """The BIO tags, in the order of the emission columns."""
-        return bio_tags(self.labels)
+        """The tags (of ``tag_scheme``), in the order of the emission columns."""
+        return entity_tags(self.labels, self.tag_scheme)
 
     @property
     def crf(self) -> Model:
@@ -161,7 +170,7 @@ class CRFEntityRecognizer(TrainablePipe):
                 f"{self.name}: cannot add label {label!r} to an initialised CRF (its tag set is "
                 f"fixed: {list(self.labels)}); initialise again with all labels"
             )
-        bio_tags([label])  # validates
+        entity_tags([label], self.tag_scheme)  # validates
         self.cfg["labels"] = sorted(self.cfg["labels"] + [label])
         self.vocab.strings.add(label)
         return 1
@@ -234,9 +243,9 @@ class CRFEntityRecognizer(TrainablePipe):
 
     # -- training -----------------------------------------------------------------------------
     def gold_tag_ids(self, examples: Sequence[Example]) -> List[numpy.ndarray]:
-        """Gold BIO tag ids per predicted token (``-1`` where the annotation is missing)."""
+        """Gold tag ids per predicted token (``-1`` where the annotation is missing)."""
         index = {tag: i for i, tag in enumerate(self.tags)}
-        by_type = {self.vocab.strings[label]: (index[f"B-{label}"], index[f"I-{label}"]) for label in self.labels}
+        by_type = {self.vocab.strings[label]: _tag_ids_of_label(index, label) for label in self.labels}
         out = []
         for i, eg in enumerate(examples):
             same = _tag_ids_same_tokens(eg, by_type)
@@ -244,7 +253,7 @@ class CRFEntityRecognizer(TrainablePipe):
                 out.append(same)
                 continue
             ids = numpy.full((len(eg.predicted),), MISSING, dtype="int64")
-            for j, tag in enumerate(biluo_to_bio(eg.get_aligned_ner())):
+            for j, tag in enumerate(biluo_to_scheme(eg.get_aligned_ner(), self.tag_scheme)):
                 if tag is None:
                     continue
                 if tag not in index:
@@ -335,7 +344,13 @@ class CRFEntityRecognizer(TrainablePipe):
                 ent._.set(CONFIDENCE_ATTR, value)
 
 
-def _tag_ids_same_tokens(eg: Example, by_type: Dict[int, Tuple[int, int]]) -> Optional[numpy.ndarray]:
+def _tag_ids_of_label(index: Dict[str, int], label: str) -> Tuple[int, int, int, int]:
+    """The ids of ``label``'s B, I, L and U tags (BIO: L is I's id and U is B's)."""
+    b_id, i_id = index[f"B-{label}"], index[f"I-{label}"]
+    return b_id, i_id, index.get(f"L-{label}", i_id), index.get(f"U-{label}", b_id)
+
+
+def _tag_ids_same_tokens(eg: Example, by_type: Dict[int, Tuple[int, int, int, int]]) -> Optional[numpy.ndarray]:
     """Gold tag ids read straight off the reference's ENT_IOB/ENT_TYPE arrays when the predicted
     doc has the reference's tokens (the usual case in training), else ``None``.
 
@@ -350,12 +365,17 @@ def _tag_ids_same_tokens(eg: Example, by_type: Dict[int, Tuple[int, int]]) -> Op
     iob, types = iob_type[:, 0], iob_type[:, 1]
     ids = numpy.full((len(y),), MISSING, dtype="int64")
     ids[iob == 2] = 0  # O
+    # a mention token is its mention's last when the next token does not continue it (I)
+    last = numpy.append(iob[1:] != 1, True)
     for type_hash in numpy.unique(types[(iob == 1) | (iob == 3)]):
         if int(type_hash) not in by_type:
             return None
-        b_id, i_id = by_type[int(type_hash)]
-        ids[(types == type_hash) & (iob == 3)] = b_id
-        ids[(types == type_hash) & (iob == 1)] = i_id
+        b_id, i_id, l_id, u_id = by_type[int(type_hash)]
+        of_type = types == type_hash
+        ids[of_type & (iob == 3) & ~last] = b_id
+        ids[of_type & (iob == 3) & last] = u_id
+        ids[of_type & (iob == 1) & ~last] = i_id
+        ids[of_type & (iob == 1) & last] = l_id
     return ids
 
 
