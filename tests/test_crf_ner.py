@@ -106,6 +106,19 @@ def test_bilou_scheme_overfits_and_round_trips(tmp_path):
         spacy.blank("en").add_pipe("bioner_crf", config={"tag_scheme": "IOBES"})
 
 
+def test_pipeline_saved_without_tag_scheme_loads_as_bio(trained, tmp_path):
+    """Pipelines saved before ``tag_scheme`` existed (en_bioner_cd 0.1.0) have no such line."""
+    nlp, _ = trained
+    nlp.to_disk(tmp_path / "model")
+    config = (tmp_path / "model" / "config.cfg").read_text(encoding="utf8")
+    assert 'tag_scheme = "BIO"' in config
+    (tmp_path / "model" / "config.cfg").write_text(config.replace('tag_scheme = "BIO"\n', ""), encoding="utf8")
+    loaded = spacy.load(tmp_path / "model")
+    assert loaded.get_pipe("bioner_crf").tag_scheme == "BIO"
+    text = TRAIN_DATA[0][0]
+    assert ents_of(loaded(text)) == ents_of(nlp(text))
+
+
 def test_pipe_equals_call_and_edge_docs(trained):
     nlp, _ = trained
     texts = [t for t, _ in TRAIN_DATA] + ["", "Cisplatin", "Ünïcödé αβ-γ lithium — naloxone 5 µM", " ", "\n\n"]

@@ -79,7 +79,7 @@ class LinearChainCRF(torch.nn.Module):
     """Linear-chain CRF with learned transition, start and end scores and constant masks.
 
     ``allowed``/``allowed_start``/``allowed_end`` are boolean masks; forbidden entries score
-    ``NEG`` and get no gradient. Build a BIO-constrained CRF with :meth:`from_tags`.
+    ``NEG`` and get no gradient. Build a CRF constrained to valid BIO or BILOU paths with :meth:`from_tags`.
     """
 
     def __init__(
@@ -112,7 +112,7 @@ class LinearChainCRF(torch.nn.Module):
 
     @classmethod
     def from_tags(cls, tags: Sequence[str]) -> "LinearChainCRF":
-        """A CRF over BIO ``tags`` with the invalid BIO moves forbidden."""
+        """A CRF over BIO or BILOU ``tags`` with the invalid moves forbidden."""
         trans, start, end = allowed_transitions(tags)
         return cls(len(tags), trans, start, end, tags=tags)
 
