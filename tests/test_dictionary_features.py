@@ -85,9 +85,9 @@ def test_matcher_agrees_with_the_labeller_on_token_aligned_text():
         DictionaryFeatures({"terms": [["x"]]})
 
 
-def train_v3(dictionary: Path, steps: int = 150, model=MODEL):
+def train_v3(dictionary: Path, steps: int = 150):
     nlp = spacy.blank("en")
-    nlp.add_pipe("bioner_crf", config={"model": model})
+    nlp.add_pipe("bioner_crf", config={"model": MODEL})
     examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in TRAIN_DATA]
     fix_random_seed(0)
     nlp.get_pipe("bioner_crf").initialize(lambda: examples, nlp=nlp, dictionary=dictionary)
@@ -122,34 +122,6 @@ def test_overfitting_IO_keeps_the_dictionary(dictionary, tmp_path):
     ner2 = spacy.blank("en").add_pipe("bioner_crf", config={"model": MODEL})
     ner2.from_bytes(nlp.get_pipe("bioner_crf").to_bytes())
     assert ents_of(ner2(nlp.make_doc(TRAIN_DATA[1][0]))) == TRAIN_DATA[1][1]
-
-
-def test_two_lstm_layers_v4_train_round_trip_and_predict_as_in_training(dictionary, tmp_path):
-    model = {**MODEL, "@architectures": "spacy_bioner.BiLSTMCRF.v4", "lstm_layers": 2}
-    nlp = train_v3(dictionary, model=model)
-    for text, gold in TRAIN_DATA:
-        assert ents_of(nlp(text)) == gold
-    ner = nlp.get_pipe("bioner_crf")
-    module = ner.model.get_ref("emitter").shims[0]._model
-    assert len(module.upper) == 1 and module.config["lstm_layers"] == 2
-    nlp.to_disk(tmp_path / "model")
-    loaded = spacy.load(tmp_path / "model")
-    assert len(loaded.get_pipe("bioner_crf").model.get_ref("emitter").shims[0]._model.upper) == 1
-    for text, _ in TRAIN_DATA:
-        assert ents_of(loaded(text)) == ents_of(nlp(text))
-    # without dropout, the training forward (unpacked, both layers) equals prediction (packed)
-    module.drop.p = 0.0
-    module.word_dropout = 0.0
-    docs = [nlp.make_doc(t) for t, _ in TRAIN_DATA]
-    emitter = ner.model.get_ref("emitter")
-    trained, _ = emitter.begin_update(docs)
-    for a, b in zip(trained, emitter.predict(docs)):
-        assert abs(a - b).max() < 1e-4
-    # a one-layer module saves the config it had before lstm_layers existed
-    one = train_v3(dictionary, steps=1)
-    assert "lstm_layers" not in one.get_pipe("bioner_crf").model.get_ref("emitter").shims[0]._model.config
-    with pytest.raises(ValueError, match="lstm_layers must be >= 1"):
-        spacy.blank("en").add_pipe("bioner_crf", config={"model": {**model, "lstm_layers": 0}})
 
 
 def test_initialize_errors(dictionary, tmp_path):

@@ -1,4 +1,4 @@
-"""``spacy_bioner.BiLSTMCRF.v1``, ``.v2``, ``.v3`` (dictionary features) and ``.v4`` (stacked BiLSTM layers): word vectors + char-CNN -> BiLSTM -> tanh layer -> CRF.
+"""``spacy_bioner.BiLSTMCRF.v1``, ``.v2`` and ``.v3`` (dictionary features): word vectors + char-CNN -> BiLSTM -> tanh layer -> CRF.
 
 Token features are computed once per distinct word form in a batch (vector row or hashed
 embedding id, and the char-CNN), then gathered per token. Documents longer than ``window_size``
@@ -163,11 +163,8 @@ class BiLSTMEmitter(torch.nn.Module):
         word_dropout: float = 0.0,
         dict_tags: int = 0,
         dict_width: int = 0,
-        lstm_layers: int = 1,
     ):
         super().__init__()
-        if lstm_layers < 1:
-            raise ValueError(f"lstm_layers must be >= 1, got {lstm_layers}")
         if not 0.0 <= word_dropout < 1.0:
             raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
         if word_mode not in ("vectors", "frozen", "hash"):
@@ -179,8 +176,6 @@ class BiLSTMEmitter(torch.nn.Module):
         )  # fmt: skip
         if dict_width:
             self.config.update(dict_tags=dict_tags, dict_width=dict_width)
-        if lstm_layers != 1:  # one-layer modules keep the config they were saved with
-            self.config.update(lstm_layers=lstm_layers)
         self.word_mode = word_mode
         self.word_dropout = word_dropout
         self.words = torch.nn.Embedding(word_rows, word_width) if word_mode != "frozen" else None
@@ -188,11 +183,6 @@ class BiLSTMEmitter(torch.nn.Module):
         self.drop = Dropout(dropout)
         self.dict_tags = torch.nn.Embedding(dict_tags, dict_width) if dict_width else None
         self.lstm = torch.nn.LSTM(word_width + char_filters + dict_width, hidden_width, batch_first=True, bidirectional=True)
-        # the BiLSTM layers above the first, each over the dropped-out outputs of the one below
-        self.upper = torch.nn.ModuleList(
-            torch.nn.LSTM(2 * hidden_width, hidden_width, batch_first=True, bidirectional=True)
-            for _ in range(lstm_layers - 1)
-        )
         self.head = TanhHead(2 * hidden_width, tanh_width, n_tags)
 
     @classmethod
@@ -217,8 +207,7 @@ class BiLSTMEmitter(torch.nn.Module):
         core: torch.Tensor,
         dict_tags: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        if (self.projected_inference and not self.training and not torch.is_grad_enabled() and words.device.type == "cpu"
-                and not len(self.upper)):
+        if self.projected_inference and not self.training and not torch.is_grad_enabled() and words.device.type == "cpu":
             if self.dict_tags is not None and dict_tags is None:
                 raise ValueError("this BiLSTMEmitter has dictionary features: pass dict_tags")
             # on one intra-op thread: the step loops are many small ops, for which threads cost
@@ -239,9 +228,12 @@ class BiLSTMEmitter(torch.nn.Module):
         for call, start in enumerate(starts):
             x = tokens[windows[start : start + per_call]]
             lengths = window_lengths[start : start + per_call]
-            hidden = self._bilstm(self.lstm, x, lengths)
-            for upper in self.upper:
-                hidden = self._bilstm(upper, self.drop(hidden), lengths)
+            if torch.is_grad_enabled() and self.unpacked_training:
+                hidden = unpacked_bilstm(self.lstm, x, lengths)
+            else:
+                packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+                hidden, _ = self.lstm(packed)
+                hidden, _ = torch.nn.utils.rnn.pad_packed_sequence(hidden, batch_first=True, total_length=x.shape[1])
             if self.training:
                 outputs.append(self.head(self.drop(hidden)))
             else:
@@ -251,14 +243,6 @@ class BiLSTMEmitter(torch.nn.Module):
         if not self.training:
             return scores.float()
         return scores.reshape(-1, scores.shape[-1])[core].float()
-
-    def _bilstm(self, lstm: torch.nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """One BiLSTM layer over right-padded windows ``x`` (padded outputs are zero)."""
-        if torch.is_grad_enabled() and self.unpacked_training:
-            return unpacked_bilstm(lstm, x, lengths)
-        packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        hidden, _ = lstm(packed)
-        return torch.nn.utils.rnn.pad_packed_sequence(hidden, batch_first=True, total_length=x.shape[1])[0]
 
     def _projected_forward(
         self,
@@ -499,37 +483,6 @@ def build_bilstm_crf_v3(
     return model
 
 
-@spacy.registry.architectures("spacy_bioner.BiLSTMCRF.v4")
-def build_bilstm_crf_v4(
-    finetune_vectors: bool = True,
-    embed_width: int = 100,
-    embed_rows: int = 20000,
-    char_width: int = 50,
-    char_filters: int = 50,
-    char_window: int = 3,
-    hidden_width: int = 150,
-    tanh_width: int = 150,
-    dropout: float = 0.5,
-    word_dropout: float = 0.0,
-    dictionary_width: int = 20,
-    lstm_layers: int = 2,
-    window_size: int = 1000,
-    window_overlap: int = 100,
-    mixed_precision: bool = False,
-    nO: Optional[int] = None,
-) -> Model[List[Doc], List[Floats2d]]:
-    """v3 with ``lstm_layers`` stacked BiLSTM layers (dropout between them). On CPU a model of
-    more than one layer predicts through the packed LSTM, not the projected path of one layer."""
-    if lstm_layers < 1:
-        raise ValueError(f"lstm_layers must be >= 1, got {lstm_layers}")
-    model = build_bilstm_crf_v3(
-        finetune_vectors, embed_width, embed_rows, char_width, char_filters, char_window, hidden_width,
-        tanh_width, dropout, word_dropout, dictionary_width, window_size, window_overlap, mixed_precision, nO,
-    )  # fmt: skip
-    model.layers[0].attrs["lstm_layers"] = lstm_layers
-    return model
-
-
 def _emitter_init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
     n_tags = model.get_dim("nO")
     attrs = model.attrs
@@ -548,7 +501,7 @@ def _emitter_init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) ->
         tanh_width=attrs["tanh_width"], dropout=attrs["dropout"],
         word_dropout=attrs.get("word_dropout", 0.0),
         dict_tags=N_DICT_TAGS if attrs.get("dictionary_width") else 0,
-        dict_width=attrs.get("dictionary_width", 0), lstm_layers=attrs.get("lstm_layers", 1),
+        dict_width=attrs.get("dictionary_width", 0),
     )  # fmt: skip
     if mode == "vectors":
         with torch.no_grad():
