@@ -143,35 +143,28 @@ def tag_ids_to_spans(tag_ids: Sequence[int], tags: Sequence[str]) -> List[TokenS
     return spans
 
 
+# the prefix each spaCy BILUO prefix becomes in each scheme
+_FROM_BILUO = {"BIO": {"B": "B", "U": "B", "I": "I", "L": "I"}, "BILOU": {p: p for p in "BILU"}}
+
+
 def biluo_to_bio(biluo: Sequence[Optional[str]]) -> List[Optional[str]]:
     """Convert spaCy BILUO strings to BIO; ``None`` and ``"-"`` (missing) become ``None``."""
+    return biluo_to_scheme(biluo, "BIO")
+
+
+def biluo_to_scheme(biluo: Sequence[Optional[str]], scheme: str) -> List[Optional[str]]:
+    """spaCy BILUO strings as tags of ``scheme``; ``None`` and ``"-"`` (missing) become ``None``."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"Unknown tag scheme {scheme!r}; known: {list(SCHEMES)}")
+    prefixes = _FROM_BILUO[scheme]
     out: List[Optional[str]] = []
     for tag in biluo:
         if tag is None or tag == "-" or tag == "":
             out.append(None)
         elif tag == OUTSIDE:
             out.append(OUTSIDE)
-        elif tag[:2] in ("B-", "U-"):
-            out.append("B-" + tag[2:])
-        elif tag[:2] in ("I-", "L-"):
-            out.append("I-" + tag[2:])
-        else:
-            raise ValueError(f"Not a BILUO tag: {tag!r}")
-    return out
-
-
-def biluo_to_scheme(biluo: Sequence[Optional[str]], scheme: str) -> List[Optional[str]]:
-    """spaCy BILUO strings as tags of ``scheme``; ``None`` and ``"-"`` (missing) become ``None``."""
-    if scheme == "BIO":
-        return biluo_to_bio(biluo)
-    if scheme != "BILOU":
-        raise ValueError(f"Unknown tag scheme {scheme!r}; known: {list(SCHEMES)}")
-    out: List[Optional[str]] = []
-    for tag in biluo:
-        if tag is None or tag == "-" or tag == "":
-            out.append(None)
-        elif tag == OUTSIDE or tag[:2] in ("B-", "I-", "L-", "U-"):
-            out.append(tag)
+        elif tag[1:2] == "-" and tag[0] in prefixes:
+            out.append(prefixes[tag[0]] + tag[1:])
         else:
             raise ValueError(f"Not a BILUO tag: {tag!r}")
     return out

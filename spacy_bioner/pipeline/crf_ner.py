@@ -365,17 +365,19 @@ def _tag_ids_same_tokens(eg: Example, by_type: Dict[int, Tuple[int, int, int, in
     iob, types = iob_type[:, 0], iob_type[:, 1]
     ids = numpy.full((len(y),), MISSING, dtype="int64")
     ids[iob == 2] = 0  # O
-    # a mention token is its mention's last when the next token does not continue it (I)
-    last = numpy.append(iob[1:] != 1, True)
+    last = None
     for type_hash in numpy.unique(types[(iob == 1) | (iob == 3)]):
         if int(type_hash) not in by_type:
             return None
         b_id, i_id, l_id, u_id = by_type[int(type_hash)]
-        of_type = types == type_hash
-        ids[of_type & (iob == 3) & ~last] = b_id
-        ids[of_type & (iob == 3) & last] = u_id
-        ids[of_type & (iob == 1) & ~last] = i_id
-        ids[of_type & (iob == 1) & last] = l_id
+        begins, inside = (types == type_hash) & (iob == 3), (types == type_hash) & (iob == 1)
+        ids[begins] = b_id
+        ids[inside] = i_id
+        if (l_id, u_id) != (i_id, b_id):  # BILOU: a mention's last token (the next is no I) is L or U
+            if last is None:
+                last = numpy.append(iob[1:] != 1, True)
+            ids[begins & last] = u_id
+            ids[inside & last] = l_id
     return ids
 
 
